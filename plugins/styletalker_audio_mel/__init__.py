@@ -1,0 +1,1 @@
+"""Built-in plugin: mel-spectrogram audio encoder."""

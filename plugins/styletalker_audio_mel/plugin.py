@@ -1,0 +1,11 @@
+"""Registers the audio_mel plugin's components: mel-spectrogram audio encoder."""
+
+from __future__ import annotations
+
+from styletalker_core.plugins import hookimpl
+from styletalker_core.registry import Registrar
+
+
+@hookimpl
+def styletalker_register(registrar: Registrar) -> None:
+    """Components are registered here as they are implemented."""

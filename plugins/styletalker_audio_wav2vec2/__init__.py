@@ -1,0 +1,1 @@
+"""Built-in plugin: wav2vec2 / HuBERT audio encoder."""

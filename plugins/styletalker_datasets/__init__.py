@@ -1,0 +1,1 @@
+"""Built-in plugin: the sharded clip dataset."""

@@ -1,0 +1,1 @@
+"""Built-in plugin: e4e / pSp image encoder, its training stages and checkpoint importers."""

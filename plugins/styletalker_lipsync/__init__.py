@@ -1,0 +1,1 @@
+"""Built-in plugin: contrastive lip-sync discriminator, its pretraining stage and the SyncNet-protocol metric."""

@@ -1,0 +1,1 @@
+"""Built-in training loggers: JSON lines (always) and TensorBoard (when installed)."""

@@ -1,0 +1,1 @@
+"""Built-in plugin: StyleGAN3 (configs T and R) generator."""

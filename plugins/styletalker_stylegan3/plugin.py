@@ -1,0 +1,11 @@
+"""Registers the stylegan3 plugin's components: StyleGAN3 (configs T and R) generator."""
+
+from __future__ import annotations
+
+from styletalker_core.plugins import hookimpl
+from styletalker_core.registry import Registrar
+
+
+@hookimpl
+def styletalker_register(registrar: Registrar) -> None:
+    """Components are registered here as they are implemented."""

@@ -1,0 +1,67 @@
+"""Entry point of the ``styletalker`` command: parses arguments and turns user errors into one line.
+
+Each subcommand lives in its own module exposing ``register(subparsers)``; modules import
+their heavy dependencies (torch, av, ...) inside the command function, so ``--help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from styletalker_core import __version__
+from styletalker_core.errors import StyleTalkerError
+
+COMMAND_MODULES = (
+    "styletalker_core.cli.plugins_command",
+    "styletalker_core.cli.recipes_command",
+    "styletalker_core.cli.checkpoint_command",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="styletalker",
+        description="One-shot audio-driven talking-head generation (StyleTalker), driven by recipes and plugins.",
+    )
+    parser.add_argument("--version", action="version", version=f"styletalker {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        status = args.func(args)
+    except StyleTalkerError as error:
+        if args.debug:
+            raise
+        print(f"styletalker: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("styletalker: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # a bug, not a user error: one line unless --debug
+        if args.debug:
+            raise
+        print(
+            f"styletalker: internal error: {type(error).__name__}: {error} (rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+    return int(status or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""``styletalker recipes list|show|validate``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("recipes", help="list, show or validate recipes")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="recipes found in ./recipes and the project's recipes/")
+    listing.set_defaults(func=run_list)
+    for name, helptext, func in (
+        ("show", "print the resolved recipe (extends and --set applied) as TOML", run_show),
+        ("validate", "check recipes and report every problem with its field path", run_validate),
+    ):
+        action = actions.add_parser(name, help=helptext)
+        action.add_argument("recipes", nargs="+" if name == "validate" else None, metavar="RECIPE")
+        action.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+        action.set_defaults(func=func)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from styletalker_core.cli.table import format_table
+    from styletalker_core.recipe import list_recipes, load_raw
+
+    rows = []
+    for path in list_recipes():
+        raw = load_raw(path)
+        rows.append([path.stem, str(raw.get("description", "")), str(path)])
+    print(format_table(["recipe", "description", "file"], rows))
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from styletalker_core.recipe import load_recipe, unstructure
+    from styletalker_core.recipe.toml_writer import dumps
+
+    print(dumps(unstructure(load_recipe(args.recipes, args.overrides))), end="")
+    return 0
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    import sys
+
+    from styletalker_core.errors import RecipeError
+    from styletalker_core.recipe import load_recipe
+
+    failures = 0
+    for reference in args.recipes:
+        try:
+            load_recipe(reference, args.overrides)
+            print(f"ok  {reference}")
+        except RecipeError as error:
+            failures += 1
+            print(f"{error.source}: {len(error.problems)} problem(s)", file=sys.stderr)
+            for problem in error.problems:
+                print(f"  - {problem}", file=sys.stderr)
+    return 2 if failures else 0

@@ -1,0 +1,1 @@
+"""Data: the sharded clip format, media I/O, preprocessing and the synthetic domain."""

@@ -1,0 +1,94 @@
+"""Reading recipe files: TOML, ``extends`` inheritance, ``--set`` overrides, recipe discovery."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from styletalker_core.errors import RecipeError
+
+PROJECT_RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+
+
+def recipe_dirs() -> list[Path]:
+    """Folders searched for recipes given by name: ./recipes, then the project's recipes/."""
+    folders = [Path.cwd() / "recipes", PROJECT_RECIPES]
+    unique: list[Path] = []
+    for folder in folders:
+        if folder.is_dir() and folder.resolve() not in [u.resolve() for u in unique]:
+            unique.append(folder)
+    return unique
+
+
+def list_recipes() -> list[Path]:
+    """Every ``*.toml`` recipe in :func:`recipe_dirs`, by name."""
+    found: dict[str, Path] = {}
+    for folder in recipe_dirs():
+        for path in sorted(folder.glob("*.toml")):
+            found.setdefault(path.stem, path)
+    return [found[name] for name in sorted(found)]
+
+
+def find_recipe(reference: str | Path) -> Path:
+    """A recipe path from a path or a bare name (``synthetic_64``)."""
+    path = Path(reference)
+    if path.is_file():
+        return path
+    for folder in recipe_dirs():
+        candidate = folder / (path.name if path.suffix == ".toml" else f"{path.name}.toml")
+        if candidate.is_file():
+            return candidate
+    names = ", ".join(p.stem for p in list_recipes()) or "none found"
+    raise RecipeError(str(reference), [f"no such recipe file; known recipes: {names}"])
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise RecipeError(str(path), [f"not valid TOML: {error}"]) from None
+    except OSError as error:
+        raise RecipeError(str(path), [f"cannot read: {error.strerror}"]) from None
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``update`` over ``base``: tables merge key by key, everything else (lists too) is replaced."""
+    merged = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def load_raw(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The recipe at ``path`` with its ``extends`` chain merged (parents first)."""
+    path = path.resolve()
+    if path in _chain:
+        cycle = " -> ".join(p.name for p in (*_chain, path))
+        raise RecipeError(str(path), [f"extends: cycle {cycle}"])
+    raw = read_toml(path)
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str):
+        raise RecipeError(str(path), [f"extends: expected a path string, got {parent!r}"])
+    parent_path = (path.parent / parent) if not Path(parent).is_absolute() else Path(parent)
+    if not parent_path.is_file():
+        raise RecipeError(str(path), [f"extends: {parent} not found next to {path.name}"])
+    return deep_merge(load_raw(parent_path, (*_chain, path)), raw)
+
+
+def split_assignment(assignment: str) -> tuple[list[str], str]:
+    """``"a.b.c=text"`` -> (["a", "b", "c"], "text")."""
+    if "=" not in assignment:
+        raise RecipeError("--set", [f"{assignment!r}: expected path.to.field=value"])
+    key, text = assignment.split("=", 1)
+    parts = [part for part in key.strip().split(".")]
+    if not all(parts):
+        raise RecipeError("--set", [f"{assignment!r}: empty segment in the field path"])
+    return parts, text.strip()
