@@ -33,7 +33,7 @@ from styletalker_core.registry.components import (
     parameter_annotations,
 )
 from styletalker_core.registry.kinds import KINDS
-from styletalker_core.registry.registry import Registries, closest_names
+from styletalker_core.registry.registry import Registries, suggest
 
 _MISSING = attrs.NOTHING
 
@@ -67,8 +67,7 @@ class _Validator:
         hints = typing.get_type_hints(cls)
         for key in raw:
             if key not in fields:
-                close = ", ".join(closest_names(key, list(fields)))
-                self.problems.append(f"{_join(path, key)}: unknown field; closest valid fields: {close}")
+                self.problems.append(f"{_join(path, key)}: unknown field; " + suggest(key, list(fields), "fields"))
         for name, attribute in fields.items():
             field_path = _join(path, name)
             if name not in raw:
@@ -119,8 +118,7 @@ class _Validator:
             self.problems.append(f"{path}: expected a component table with a string 'name', got {table!r}")
             return
         if kind not in KINDS:
-            close = ", ".join(closest_names(kind, list(KINDS)))
-            self.problems.append(f"{_join(path, 'kind')}: unknown component kind {kind!r}; closest kinds: {close}")
+            self.problems.append(f"{_join(path, 'kind')}: unknown component kind {kind!r}; " + suggest(kind, list(KINDS), "kinds"))
             return
         if "weights" in table and not isinstance(table["weights"], str):
             self.problems.append(f"{_join(path, 'weights')}: expected a path string, got {table['weights']!r}")
@@ -139,10 +137,9 @@ class _Validator:
             parameter = parameters.get(key)
             if parameter is None:
                 if not open_ended:
-                    accepted = ", ".join(closest_names(key, list(parameters))) or "none"
                     self.problems.append(
                         f"{option_path}: option not accepted by {entry.kind} {entry.name!r} "
-                        f"({entry.factory.__qualname__}); closest accepted options: {accepted}"
+                        f"({entry.factory.__qualname__}); " + suggest(key, list(parameters), "options")
                     )
                 continue
             kind = nested_kind(parameter.annotation)

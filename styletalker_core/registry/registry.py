@@ -42,8 +42,17 @@ class Entry:
 
 def closest_names(name: str, candidates: list[str], count: int = 3) -> list[str]:
     """Names in ``candidates`` that look most like ``name`` (for "did you mean" messages)."""
-    matches = difflib.get_close_matches(name, candidates, n=count, cutoff=0.4)
-    return matches or sorted(candidates)[:count]
+    return difflib.get_close_matches(name, candidates, n=count, cutoff=0.6)
+
+
+def suggest(name: str, candidates: list[str], noun: str = "names") -> str:
+    """'closest <noun>: a, b' when some look like ``name``, else 'valid <noun>: ...' (all of them)."""
+    close = closest_names(name, candidates)
+    if close:
+        return f"closest {noun}: " + ", ".join(close)
+    if not candidates:
+        return f"there are no valid {noun}"
+    return f"valid {noun}: " + ", ".join(sorted(candidates))
 
 
 class Registry:
@@ -86,8 +95,7 @@ class Registry:
     def unknown_message(self, name: str) -> str:
         if not self._entries:
             return f"unknown {self.kind.name} {name!r}: no {self.kind.name} is registered"
-        close = ", ".join(closest_names(name, list(self._entries)))
-        return f"unknown {self.kind.name} {name!r}; closest registered names: {close}"
+        return f"unknown {self.kind.name} {name!r}; " + suggest(name, list(self._entries), "registered names")
 
     def build(self, name: str, **options: Any) -> Any:
         """Construct the implementation ``name`` with ``options``; checks the result's interface."""
@@ -124,8 +132,7 @@ class Registries:
         try:
             return self._by_kind[kind]
         except KeyError:
-            close = ", ".join(closest_names(kind, list(self._by_kind)))
-            raise RegistryError(f"unknown component kind {kind!r}; closest kinds: {close}") from None
+            raise RegistryError(f"unknown component kind {kind!r}; " + suggest(kind, list(self._by_kind), "kinds")) from None
 
     def kinds(self) -> list[str]:
         return list(self._by_kind)
