@@ -34,6 +34,8 @@ class Entry:
     factory: Callable[..., Any]
     origin: Origin
     description: str = ""
+    # Options for a small, fast instance: used by the contract tests and as a documented example.
+    example_options: dict[str, Any] = attrs.field(factory=dict)
 
     def signature(self) -> inspect.Signature:
         """Constructor signature the recipe options are checked against."""
@@ -62,7 +64,14 @@ class Registry:
         self.kind = kind
         self._entries: dict[str, Entry] = {}
 
-    def register(self, name: str, factory: Callable[..., Any], origin: Origin, description: str = "") -> Entry:
+    def register(
+        self,
+        name: str,
+        factory: Callable[..., Any],
+        origin: Origin,
+        description: str = "",
+        example_options: dict[str, Any] | None = None,
+    ) -> Entry:
         """Add ``factory`` under ``name``. Raises RegistryError naming both origins on a duplicate."""
         if not name or not name.replace("_", "").replace("-", "").isalnum():
             raise RegistryError(f"{self.kind.name} name {name!r} from {origin}: use letters, digits, '_' or '-'")
@@ -81,7 +90,7 @@ class Registry:
         if not description:
             doc = inspect.getdoc(factory) or ""
             description = doc.splitlines()[0] if doc else ""
-        entry = Entry(self.kind.name, name, factory, origin, description)
+        entry = Entry(self.kind.name, name, factory, origin, description, dict(example_options or {}))
         self._entries[name] = entry
         return entry
 
@@ -152,6 +161,18 @@ class Registrar:
         self._registries = registries
         self.origin = origin
 
-    def register(self, kind: str, name: str, factory: Callable[..., Any], description: str = "") -> Entry:
-        """Register ``factory`` as the ``kind`` implementation called ``name``."""
-        return self._registries[kind].register(name, factory, self.origin, description)
+    def register(
+        self,
+        kind: str,
+        name: str,
+        factory: Callable[..., Any],
+        description: str = "",
+        example_options: dict[str, Any] | None = None,
+    ) -> Entry:
+        """Register ``factory`` as the ``kind`` implementation called ``name``.
+
+        ``description`` defaults to the first line of the factory's docstring.
+        ``example_options`` builds a small, fast instance (contract tests use it), including any
+        options that assembling code normally wires from other components (dimensions).
+        """
+        return self._registries[kind].register(name, factory, self.origin, description, example_options)
