@@ -88,8 +88,9 @@ class Registry:
                 f"{interface.__module__}.{interface.__qualname__}"
             )
         if not description:
+            # The docstring's first paragraph, on one line (a summary may wrap in the source).
             doc = inspect.getdoc(factory) or ""
-            description = doc.splitlines()[0] if doc else ""
+            description = " ".join(doc.split("\n\n", 1)[0].split())
         entry = Entry(self.kind.name, name, factory, origin, description, dict(example_options or {}))
         self._entries[name] = entry
         return entry
