@@ -2,8 +2,8 @@
 
 Frame k of the output shows the picture on screen at media time k / fps: the last decoded
 frame whose timestamp is at most k / fps (the first frame stands in for times before it).
-The output ends when the last source frame's display time is over (output times within a
-quarter of an output frame of the end are dropped), so a file written with N frames at 25 fps
+Timestamps are compared with a tolerance of 1 ms (containers that store milliseconds
+round them). The output ends when the last source frame's display time is over, so a file written with N frames at 25 fps
 reads back as exactly N frames at 25 fps, and a source of d seconds gives about ceil(fps * d). Only one or two decoded frames are held at a time.
 """
 
@@ -103,7 +103,7 @@ def iter_video_frames(
                     count += 1
                 return
             step = Fraction(fps).limit_denominator(1001)
-            tolerance = 0.25 / float(fps)
+            tolerance = min(1e-3, 0.1 / float(fps))  # absorbs millisecond rounding of timestamps
             previous = None  # (array, time, duration) of the last decoded frame
             for frame in container.decode(stream):
                 time = float(frame.time) if frame.time is not None else (0.0 if previous is None else previous[1] + previous[2])
