@@ -45,7 +45,14 @@ def build_plugin_manager() -> tuple[pluggy.PluginManager, dict[int, Origin]]:
             ) from error
         if manager.is_registered(plugin):
             continue
-        manager.register(plugin, name=f"{package}:{entry_point.name}")
+        try:
+            manager.register(plugin, name=f"{package}:{entry_point.name}")
+            manager.check_pending()  # a hook whose name matches no spec (a typo) is refused
+        except pluggy.PluginValidationError as error:
+            raise StyleTalkerError(
+                f"plugin {entry_point.name!r} ({entry_point.value}) from package {package} {version} "
+                f"does not follow the styletalker hook specs: {error}; fix or uninstall that package"
+            ) from error
         origins[id(plugin)] = Origin(package, version, entry_point.value)
     return manager, origins
 
@@ -58,7 +65,15 @@ def build_registries() -> Registries:
     # duplicate name can be reported with both packages.
     for implementation in manager.hook.styletalker_register.get_hookimpls():
         origin = origins[id(implementation.plugin)]
-        implementation.function(registrar=Registrar(registries, origin))
+        try:
+            implementation.function(registrar=Registrar(registries, origin))
+        except StyleTalkerError:
+            raise
+        except Exception as error:  # name the package whose hook failed
+            raise StyleTalkerError(
+                f"plugin from package {origin} failed while registering its components: "
+                f"{type(error).__name__}: {error}; fix or uninstall that package"
+            ) from error
     return registries
 
 
