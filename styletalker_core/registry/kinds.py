@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 from styletalker_core import interfaces
+from styletalker_core.interfaces.stage import TrainingStage
 
 
 @attrs.frozen
@@ -33,7 +34,7 @@ KINDS: dict[str, Kind] = {
         Kind("oracle", interfaces.FactorOracle, "images [b, 3, h, w] -> ground-truth factor readings"),
         Kind("metric", interfaces.Metric, "generated video -> named scores"),
         Kind("logger", interfaces.MetricLogger, "training metrics sink"),
-        Kind("stage", None, "one training stage: which modules train on which data with which losses"),
+        Kind("stage", TrainingStage, "one training stage: which modules train on which data with which losses"),
         Kind("converter", None, "published checkpoint format -> styletalker safetensors"),
     ]
 }

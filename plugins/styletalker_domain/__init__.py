@@ -1,0 +1,1 @@
+"""Built-in plugin: domain pretraining stages (StyleGAN training, encoder training, joint autoencoding)."""

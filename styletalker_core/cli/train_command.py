@@ -1,0 +1,40 @@
+"""``styletalker train RECIPE [--set k=v ...] [--resume DIR] [--stage NAME ...]``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="run a recipe's training stages (resumes and skips finished stages)",
+        description="Run the recipe's stages in order. Rerunning with the same recipe and output folder "
+        "skips finished stages and resumes the interrupted one from its latest checkpoint. "
+        "For several processes or GPUs launch with torchrun, e.g. "
+        "`torchrun --nproc_per_node 2 -m styletalker_core.cli.main train RECIPE`.",
+    )
+    parser.add_argument("recipe", metavar="RECIPE", help="recipe file or name (see `styletalker recipes list`)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                        help="override a recipe field, e.g. --set stages.main.steps=100")
+    parser.add_argument("--resume", metavar="DIR", help="run folder to continue (default: the recipe's output_dir)")
+    parser.add_argument("--stage", dest="stages", action="append", metavar="NAME",
+                        help="run only this stage (repeatable); finished earlier stages are still used")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from styletalker_core.plugins import get_registries
+    from styletalker_core.recipe import load_recipe
+    from styletalker_core.train import train_recipe
+
+    registries = get_registries()
+    recipe = load_recipe(args.recipe, args.overrides, registries)
+    result = train_recipe(recipe, registries, run_dir=args.resume, only_stages=args.stages)
+    for stage in result.stages:
+        numbers = ", ".join(f"{k}={v:.4g}" for k, v in stage.evaluation.items())
+        print(f"stage {stage.name}: {stage.seconds:.0f} s{'; ' + numbers if numbers else ''}")
+    for name in result.skipped:
+        print(f"stage {name}: already finished, skipped")
+    print(f"model: {result.model}")
+    return 0

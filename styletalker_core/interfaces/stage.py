@@ -1,0 +1,98 @@
+"""Training stage: which modules train, on which data, with which losses.
+
+The training engine (styletalker_core.train) owns everything generic: devices, precision,
+distributed gradient averaging, optimizers and schedules, checkpoints and resume, logging,
+progress, divergence checks. A stage plugin owns only the science of one stage.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+if TYPE_CHECKING:
+    from styletalker_core.train.context import StageContext
+
+
+@attrs.define
+class Phase:
+    """One backward pass within a step: ``loss(phase)`` is minimised with optimizer ``optimizer``.
+
+    A GAN stage uses several phases per step (generator, discriminator, lazy regularisation);
+    most stages use the single default phase ``main``.
+    """
+
+    name: str
+    optimizer: str = "main"
+
+
+@attrs.define
+class OptimizerGroup:
+    """Parameters stepped by one optimizer, with per-group learning-rate scale and betas."""
+
+    params: list[nn.Parameter]
+    lr_scale: float = 1.0
+    betas: tuple[float, float] | None = None  # None: the stage config's betas
+
+
+class TrainingStage(abc.ABC):
+    """A stage of a recipe. Constructor keyword arguments are the stage's recipe options.
+
+    Life cycle: ``setup(context)`` once; then per step ``phases(step)``, and for each phase
+    ``loss(phase, batch, step)`` (the engine does backward, gradient averaging across
+    processes, clipping and the optimizer step); then ``after_step(step)``. At the end,
+    ``evaluate()`` on rank 0 and ``outputs()`` are saved as the stage's result.
+    """
+
+    @abc.abstractmethod
+    def setup(self, context: StageContext) -> None:
+        """Build or load the modules this stage uses (``context.component(role)``) and its dataset."""
+
+    @abc.abstractmethod
+    def dataset(self) -> Dataset:
+        """The training dataset; items follow the ClipDataset indexing contract (any index >= 0)."""
+
+    @abc.abstractmethod
+    def trainable(self) -> dict[str, nn.Module]:
+        """Modules whose weights this stage changes, by role; saved in resume checkpoints."""
+
+    @abc.abstractmethod
+    def loss(self, phase: str, batch: dict[str, Any], step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """-> (scalar loss to minimise, named values to log). ``batch`` is already on the device."""
+
+    def optimizer_groups(self) -> dict[str, OptimizerGroup]:
+        """Optimizers by name. Default: one optimizer ``main`` over every trainable parameter."""
+        params = [p for module in self.trainable().values() for p in module.parameters() if p.requires_grad]
+        return {"main": OptimizerGroup(params)}
+
+    def phases(self, step: int) -> list[Phase]:
+        """Phases of ``step``, in order. Default: one phase ``main``."""
+        return [Phase("main")]
+
+    def after_step(self, step: int) -> None:
+        """Called after every optimizer step (EMA updates, schedules of the stage's own)."""
+
+    def extra_state(self) -> dict[str, Any]:
+        """JSON-serialisable state beyond module weights, saved for resume."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what ``extra_state`` returned."""
+
+    def buffers_to_save(self) -> dict[str, nn.Module]:
+        """Extra modules saved for resume but not optimised (EMA copies). Default none."""
+        return {}
+
+    def evaluate(self) -> dict[str, float]:
+        """Held-out numbers at the end of the stage (rank 0), stored in the stage checkpoint."""
+        return {}
+
+    @abc.abstractmethod
+    def outputs(self) -> dict[str, nn.Module]:
+        """Components this stage produces, by role, built through build_component (later stages and
+        sampling load them from the stage checkpoint)."""

@@ -1,0 +1,58 @@
+"""Loss curves of a stage as a PNG, drawn from its JSON-lines metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from styletalker_core.checkpoint import atomic_path
+
+
+def read_stage_metrics(metrics_file: Path, stage: str) -> dict[str, tuple[list[int], list[float]]]:
+    """name -> (steps, values) of every numeric value logged for ``stage``."""
+    series: dict[str, tuple[list[int], list[float]]] = {}
+    if not metrics_file.is_file():
+        return series
+    for line in metrics_file.read_text().splitlines():
+        record = json.loads(line)
+        if record.get("stage") != stage:
+            continue
+        for name, value in record.items():
+            if name in ("stage", "step", "time") or not isinstance(value, (int, float)):
+                continue
+            steps, values = series.setdefault(name, ([], []))
+            steps.append(record["step"])
+            values.append(float(value))
+    return series
+
+
+def plot_losses(metrics_file: Path, stage: str, destination: Path) -> Path | None:
+    """Draw every logged value of ``stage`` against the step, one panel each. None if nothing was logged."""
+    series = read_stage_metrics(metrics_file, stage)
+    if not series:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted(series)
+    columns = min(3, len(names))
+    rows = (len(names) + columns - 1) // columns
+    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 2.8 * rows), squeeze=False)
+    for axis, name in zip(axes.flat, names):
+        steps, values = series[name]
+        axis.plot(steps, values, linewidth=1)
+        axis.set_title(name, fontsize=9)
+        axis.set_xlabel("step", fontsize=8)
+        axis.tick_params(labelsize=7)
+        if all(v > 0 for v in values) and max(values) / max(min(values), 1e-12) > 100:
+            axis.set_yscale("log")
+    for axis in list(axes.flat)[len(names):]:
+        axis.axis("off")
+    figure.suptitle(f"stage {stage}")
+    figure.tight_layout()
+    with atomic_path(destination) as temporary:
+        figure.savefig(temporary, format="png", dpi=100)
+    plt.close(figure)
+    return destination

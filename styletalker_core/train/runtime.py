@@ -1,0 +1,106 @@
+"""Device, precision and process-group set-up (single process, or torchrun with gloo/NCCL)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import hashlib
+import os
+import random
+from collections.abc import Iterator
+
+import attrs
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from styletalker_core.errors import StyleTalkerError
+from styletalker_core.recipe.schema import RuntimeConfig
+
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@attrs.define
+class Runtime:
+    """Resolved runtime: device, autocast dtype, rank and world size."""
+
+    device: torch.device
+    precision: str = "fp32"
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @contextlib.contextmanager
+    def autocast(self) -> Iterator[None]:
+        """Mixed precision for forward passes (no-op in fp32)."""
+        if self.precision == "fp32":
+            yield
+            return
+        with torch.autocast(device_type=self.device.type, dtype=AUTOCAST_DTYPES[self.precision]):
+            yield
+
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        """Loss scaling, needed for fp16 only (enabled=False makes it a pass-through)."""
+        return torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+
+    def barrier(self) -> None:
+        if self.distributed:
+            dist.barrier()
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """'auto' -> cuda:<local_rank> when CUDA is available, else cpu; 'cuda' -> cuda:<local_rank>."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise StyleTalkerError(f"runtime.device = {name!r} but CUDA is not available; use 'cpu' or 'auto'")
+        return torch.device(name if ":" in name else f"cuda:{local_rank}")
+    return torch.device(name)
+
+
+def setup_runtime(config: RuntimeConfig) -> Runtime:
+    """Resolve the device and, when launched by torchrun (WORLD_SIZE > 1), join the process group.
+
+    The backend is NCCL on CUDA and gloo on the CPU.
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(config.device, local_rank)
+    if config.precision == "fp16" and device.type != "cuda":
+        raise StyleTalkerError("runtime.precision = 'fp16' needs CUDA; use 'bf16' or 'fp32' on the CPU")
+    if config.num_threads > 0:
+        torch.set_num_threads(config.num_threads)
+    if config.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cuda.matmul.allow_tf32 = not config.deterministic
+        torch.backends.cudnn.allow_tf32 = not config.deterministic
+        torch.backends.cudnn.benchmark = not config.deterministic
+    if world_size > 1 and not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=30))
+    return Runtime(device=device, precision=config.precision, rank=rank, local_rank=local_rank, world_size=world_size)
+
+
+def derive_seed(*parts: object) -> int:
+    """A stable 31-bit seed from any parts (recipe seed, stage name, rank)."""
+    digest = hashlib.sha256("/".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
