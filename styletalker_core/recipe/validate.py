@@ -260,12 +260,14 @@ def _converter() -> cattrs.Converter:
     converter = cattrs.Converter()
     converter.register_structure_hook(ComponentSpec, lambda table, _: ComponentSpec.from_table(table))
     converter.register_unstructure_hook(ComponentSpec, lambda spec: spec.to_table())
+    # The engine fields of a stage go through a plain converter, so they get the same
+    # conversions as every other field (an integer in a float field becomes a float).
+    engine_converter = cattrs.Converter()
 
     def structure_stage(table: dict[str, Any], _: type) -> StageConfig:
         engine_part = {k: v for k, v in table.items() if k in STAGE_ENGINE_FIELDS}
         options = {k: v for k, v in table.items() if k not in STAGE_ENGINE_FIELDS}
-        engine_part["betas"] = tuple(engine_part.get("betas", (0.9, 0.999)))
-        return StageConfig(**engine_part, options=options)
+        return attrs.evolve(engine_converter.structure(engine_part, StageConfig), options=options)
 
     def unstructure_stage(stage: StageConfig) -> dict[str, Any]:
         table = {a.name: getattr(stage, a.name) for a in attrs.fields(StageConfig) if a.name != "options"}
