@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import math
+import string
 from typing import Any
 
 
@@ -19,7 +19,7 @@ def _scalar(value: Any) -> str:
             return "inf" if value > 0 else "-inf"
         return repr(value)
     if isinstance(value, str):
-        return json.dumps(value)  # JSON string escapes are valid TOML basic-string escapes
+        return _string(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_scalar(item) for item in value) + "]"
     if isinstance(value, dict):
@@ -27,9 +27,22 @@ def _scalar(value: Any) -> str:
     raise TypeError(f"cannot write {type(value).__name__} {value!r} as TOML")
 
 
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+_BARE_KEY_CHARACTERS = frozenset(string.ascii_letters + string.digits + "_-")
+
+
+def _string(text: str) -> str:
+    """A TOML basic string. Unlike JSON, TOML allows any character except quote, backslash
+    and control characters (which are escaped); surrogate-pair escapes are not valid TOML."""
+    escaped = (
+        _ESCAPES.get(c) or (f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F else c) for c in text
+    )
+    return '"' + "".join(escaped) + '"'
+
+
 def _key(key: str) -> str:
-    bare = key.replace("_", "").replace("-", "").isalnum()
-    return key if bare else json.dumps(key)
+    bare = bool(key) and set(key) <= _BARE_KEY_CHARACTERS
+    return key if bare else _string(key)
 
 
 def _is_table_list(value: Any) -> bool:
