@@ -150,6 +150,12 @@ def convert_text(text: str, annotation: Any) -> Any:
     if origin is Literal and all(isinstance(a, str) for a in args):
         return text
     try:
-        return tomllib.loads(f"value = {text}")["value"]
+        value = tomllib.loads(f"value = {text}")["value"]
     except tomllib.TOMLDecodeError:
         return text
+    number_only = annotation is float or (
+        origin in (Union, types.UnionType) and [a for a in args if a is not _NONE_TYPE] == [float]
+    )
+    if number_only and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)  # "--set lr=1" on a float field gives 1.0, not the integer 1
+    return value
