@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
+import stat
 import struct
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,11 +28,21 @@ def atomic_path(destination: str | Path) -> Iterator[Path]:
     """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent)
-    os.close(handle)
-    temporary_path = Path(temporary)
+    # The final file gets the permissions a plain open() would give (0666 minus the umask).
+    # tempfile.mkstemp files are private (0600), and so are files some writers (safetensors)
+    # create themselves, so the mode is read from a file created with 0666 and set again
+    # before the rename.
+    while True:
+        temporary_path = destination.parent / f".{destination.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            os.close(os.open(temporary_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:
+            continue
+    mode = stat.S_IMODE(temporary_path.stat().st_mode)
     try:
         yield temporary_path
+        os.chmod(temporary_path, mode)
         os.replace(temporary_path, destination)
     finally:
         temporary_path.unlink(missing_ok=True)
