@@ -39,7 +39,15 @@ def _rebuild_parameter(data: torch.Tensor, requires_grad: bool, backward_hooks: 
     return data.detach()
 
 
+def _latin1_bytes(text: str, encoding: str = "utf-8") -> bytes:
+    # Pickle protocol 2 stores bytes (tensor storages) as _codecs.encode(text, "latin1").
+    if encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"bytes encoded as {encoding!r}; only latin1 is expected")
+    return text.encode("latin1")
+
+
 BASE_ALLOWED: dict[tuple[str, str], Callable[..., Any]] = {
+    ("_codecs", "encode"): _latin1_bytes,
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
@@ -58,6 +66,9 @@ BASE_ALLOWED: dict[tuple[str, str], Callable[..., Any]] = {
 }
 
 
+_PYTHON2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """Unpickler whose ``find_class`` only returns allow-listed stand-ins."""
 
@@ -67,6 +78,8 @@ class RestrictedUnpickler(pickle.Unpickler):
         self._source = source
 
     def find_class(self, module: str, name: str) -> Any:
+        # Protocol 0-2 pickles written by Python 3 name builtins by their Python 2 module.
+        module = _PYTHON2_MODULES.get(module, module)
         try:
             return self._allowed[(module, name)]
         except KeyError:
