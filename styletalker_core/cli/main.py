@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "styletalker_core.cli.plugins_command",
     "styletalker_core.cli.recipes_command",
     "styletalker_core.cli.checkpoint_command",
+    "styletalker_core.cli.data_command",
     "styletalker_core.cli.train_command",
 )
 

@@ -1,0 +1,199 @@
+"""Speech of the synthetic domain: sentences from a word list, synthesized with eSpeak NG.
+
+eSpeak NG is the library shipped by the ``espeakng-loader`` package, called through ctypes
+in synchronous mode (``AUDIO_OUTPUT_SYNCHRONOUS``) with phoneme events enabled. A synth
+callback collects the 16-bit samples (22050 Hz) and the events; each
+``espeakEVENT_PHONEME`` event carries the phoneme's eSpeak mnemonic and its start time
+``audio_position`` in milliseconds from the start of the utterance. A phoneme lasts until
+the next phoneme event; the utterance ends at the ``espeakEVENT_END``/last event.
+
+The library keeps global state, so there is one :class:`EspeakSynthesizer` per process
+(:func:`synthesizer`). Sentences are assigned to the train or held-out split by a hash of
+their text, so the two splits never share a sentence.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import zlib
+from importlib import resources
+from pathlib import Path
+
+import attrs
+import numpy as np
+
+from styletalker_core.errors import StyleTalkerError
+
+ESPEAK_SAMPLE_RATE = 22050
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_INITIALIZE_PHONEME_EVENTS = 0x0001
+_EVENT_LIST_TERMINATED = 0
+_EVENT_END = 5
+_EVENT_MSG_TERMINATED = 6
+_EVENT_PHONEME = 7
+_PARAM_RATE, _PARAM_PITCH, _PARAM_RANGE = 1, 3, 4
+_POS_CHARACTER = 1
+_CHARS_UTF8 = 1
+
+# eSpeak NG voices (language + variant) the generator draws from.
+VOICES = (
+    "en-us+m1", "en-us+m3", "en-us+m5", "en-us+m7", "en-us+f1", "en-us+f2", "en-us+f4",
+    "en+m2", "en+m4", "en+f3", "en+f5", "en-gb-x-rp+m6",
+)
+
+
+class _EventId(ctypes.Union):
+    _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8)]
+
+
+class _Event(ctypes.Structure):
+    """espeak_EVENT of speak_lib.h."""
+
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", _EventId),
+    ]
+
+
+_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
+
+
+@attrs.frozen
+class Voice:
+    """How a sentence is spoken: eSpeak voice name, rate (words per minute), pitch and pitch range (0-100)."""
+
+    name: str
+    rate: int
+    pitch: int
+    pitch_range: int
+
+    def as_dict(self) -> dict[str, int | str]:
+        return attrs.asdict(self)
+
+
+@attrs.frozen
+class Utterance:
+    """Synthesized speech: int16 samples at 22050 Hz and phonemes (name, start s, end s)."""
+
+    samples: np.ndarray
+    phonemes: list[tuple[str, float, float]]
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / ESPEAK_SAMPLE_RATE
+
+
+class EspeakSynthesizer:
+    """eSpeak NG through ctypes. Use :func:`synthesizer` to get the process-wide instance."""
+
+    def __init__(self) -> None:
+        try:
+            import espeakng_loader
+        except ImportError as error:  # pragma: no cover - a dependency of the project
+            raise StyleTalkerError("the espeakng-loader package is missing; reinstall styletalker (make setup)") from error
+        self._lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        data_parent = str(Path(espeakng_loader.get_data_path()).parent).encode()
+        self._lib.espeak_Initialize.restype = ctypes.c_int
+        self._lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        rate = self._lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_parent, _INITIALIZE_PHONEME_EVENTS)
+        if rate != ESPEAK_SAMPLE_RATE:
+            raise StyleTalkerError(f"eSpeak NG at {data_parent.decode()} failed to initialise (returned {rate})")
+        self._lib.espeak_Synth.argtypes = [
+            ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
+            ctypes.c_void_p, ctypes.c_void_p,
+        ]
+        self._lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        self._lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        self._chunks: list[np.ndarray] = []
+        self._events: list[tuple[int, int, str]] = []
+        self._callback = _CALLBACK(self._collect)  # kept alive as long as the synthesizer
+        self._lib.espeak_SetSynthCallback(self._callback)
+        self._lock = threading.Lock()
+
+    def _collect(self, wave: ctypes.POINTER(ctypes.c_short), count: int, events: ctypes.POINTER(_Event)) -> int:
+        if wave and count > 0:
+            self._chunks.append(np.ctypeslib.as_array(wave, shape=(count,)).copy())
+        index = 0
+        while events[index].type != _EVENT_LIST_TERMINATED:
+            event = events[index]
+            name = bytes(event.id.string).split(b"\0")[0].decode("utf-8", "replace") if event.type == _EVENT_PHONEME else ""
+            self._events.append((event.type, event.audio_position, name))
+            index += 1
+        return 0
+
+    def synthesize(self, text: str, voice: Voice) -> Utterance:
+        """Speak ``text`` with ``voice`` -> samples and timed phonemes (times from the utterance start)."""
+        with self._lock:
+            self._chunks, self._events = [], []
+            if self._lib.espeak_SetVoiceByName(voice.name.encode()) != 0:
+                raise StyleTalkerError(f"eSpeak NG voice {voice.name!r} not found; use one of {', '.join(VOICES)}")
+            self._lib.espeak_SetParameter(_PARAM_RATE, int(voice.rate), 0)
+            self._lib.espeak_SetParameter(_PARAM_PITCH, int(voice.pitch), 0)
+            self._lib.espeak_SetParameter(_PARAM_RANGE, int(voice.pitch_range), 0)
+            encoded = text.encode("utf-8")
+            status = self._lib.espeak_Synth(encoded, len(encoded) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+            self._lib.espeak_Synchronize()
+            if status != 0:
+                raise StyleTalkerError(f"eSpeak NG could not synthesize {text!r} (error {status})")
+            samples = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
+            events = list(self._events)
+        duration_ms = 1000.0 * len(samples) / ESPEAK_SAMPLE_RATE
+        starts = [(ms, name) for kind, ms, name in events if kind == _EVENT_PHONEME]
+        phonemes = []
+        for i, (ms, name) in enumerate(starts):
+            end = starts[i + 1][0] if i + 1 < len(starts) else duration_ms
+            if end > ms:
+                phonemes.append((name, ms / 1000.0, end / 1000.0))
+        return Utterance(samples.astype(np.int16), phonemes)
+
+
+_INSTANCE: EspeakSynthesizer | None = None
+
+
+def synthesizer() -> EspeakSynthesizer:
+    """The process-wide eSpeak NG synthesizer (created on first use)."""
+    global _INSTANCE
+    if _INSTANCE is None:
+        _INSTANCE = EspeakSynthesizer()
+    return _INSTANCE
+
+
+def word_list() -> list[str]:
+    """The shipped word list (a few hundred common English words)."""
+    text = resources.files("styletalker_core.data.synthetic").joinpath("words.txt").read_text()
+    return [word for word in text.split() if word]
+
+
+def sentence_split(text: str, heldout_fraction: float) -> str:
+    """"heldout" or "train": a fixed function of the text, so splits never share a sentence."""
+    return "heldout" if (zlib.crc32(text.encode()) % 10_000) < heldout_fraction * 10_000 else "train"
+
+
+def sample_sentence(rng: np.random.Generator, num_words: int, split: str, heldout_fraction: float) -> str:
+    """A random sentence of ``num_words`` words that belongs to ``split``."""
+    words = word_list()
+    if split == "heldout" and heldout_fraction <= 0:
+        raise ValueError("a held-out sentence needs heldout_fraction > 0")
+    if split == "train" and heldout_fraction >= 1:
+        raise ValueError("a training sentence needs heldout_fraction < 1")
+    while True:
+        text = " ".join(words[i] for i in rng.integers(0, len(words), size=num_words))
+        if sentence_split(text, heldout_fraction) == split:
+            return text
+
+
+def sample_voice(rng: np.random.Generator) -> Voice:
+    """A random voice: one of :data:`VOICES`, 130-190 words per minute, pitch 30-70, range 30-80."""
+    return Voice(
+        name=VOICES[int(rng.integers(len(VOICES)))],
+        rate=int(rng.integers(130, 191)),
+        pitch=int(rng.integers(30, 71)),
+        pitch_range=int(rng.integers(30, 81)),
+    )
