@@ -1,0 +1,21 @@
+"""Losses shared by training stages: perceptual distances (LPIPS or MS-SSIM) and W+ regularisers.
+
+Every distance returns one value per image or code ([b]); stages weight and average them.
+"""
+
+from styletalker_core.losses.latent import delta_regularisation, latent_distance, latent_l2
+from styletalker_core.losses.lpips import LPIPS, VGG16Features
+from styletalker_core.losses.perceptual import PerceptualLoss, build_perceptual_loss
+from styletalker_core.losses.ssim import MSSSIMLoss, MultiScaleSSIM
+
+__all__ = [
+    "LPIPS",
+    "MSSSIMLoss",
+    "MultiScaleSSIM",
+    "PerceptualLoss",
+    "VGG16Features",
+    "build_perceptual_loss",
+    "delta_regularisation",
+    "latent_distance",
+    "latent_l2",
+]
