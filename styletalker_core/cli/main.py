@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(message: str) -> str:
+    """``message`` with its lines joined, so an error is always printed on one line."""
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -49,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     except StyleTalkerError as error:
         if args.debug:
             raise
-        print(f"styletalker: error: {error}", file=sys.stderr)
+        print(f"styletalker: error: {one_line(str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("styletalker: interrupted", file=sys.stderr)
@@ -58,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(
-            f"styletalker: internal error: {type(error).__name__}: {error} (rerun with --debug for the traceback)",
+            f"styletalker: internal error: {type(error).__name__}: {one_line(str(error))} "
+            "(rerun with --debug for the traceback)",
             file=sys.stderr,
         )
         return 1
