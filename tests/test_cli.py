@@ -114,6 +114,20 @@ def test_internal_error_is_one_line_unless_debug(capsys, monkeypatch):
         cli_main.main(["--debug", "plugins"])
 
 
+def test_multi_line_error_messages_are_printed_on_one_line(capsys, monkeypatch):
+    from styletalker_core.cli import plugins_command
+    from styletalker_core.errors import StyleTalkerError
+
+    def failing(args):
+        raise StyleTalkerError("plugin x is broken:\n  hook definition: f(reg)\n\nrename reg to registrar")
+
+    monkeypatch.setattr(plugins_command, "run", failing)
+    assert cli_main.main(["plugins"]) == 2
+    assert capsys.readouterr().err == (
+        "styletalker: error: plugin x is broken: hook definition: f(reg) rename reg to registrar\n"
+    )
+
+
 def test_plugins_lists_kind_name_package_and_version(capsys):
     from importlib.metadata import version
 

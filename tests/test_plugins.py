@@ -228,6 +228,22 @@ def test_plugin_with_a_misspelled_hook_is_named(site):
     assert "typo-plugin 1.0" in message and "styletalker_registr" in message
 
 
+def test_plugin_whose_hook_has_the_wrong_signature_is_named(site):
+    plugin = '''
+    from styletalker_core.plugins import hookimpl
+
+    @hookimpl
+    def styletalker_register(reg):
+        pass
+    '''
+    install_fake_distribution(site, "badarg-plugin", "1.0", "badarg", {"plugin.py": plugin})
+    with pytest.raises(StyleTalkerError) as raised:
+        build_registries()
+    message = str(raised.value)
+    assert "badarg-plugin 1.0" in message and "does not follow the styletalker hook specs" in message
+    assert "{'reg'}" in message
+
+
 def test_plugin_whose_hook_raises_is_named(site):
     plugin = '''
     from styletalker_core.plugins import hookimpl
