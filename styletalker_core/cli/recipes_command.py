@@ -22,12 +22,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     from styletalker_core.cli.table import format_table
+    from styletalker_core.errors import RecipeError
     from styletalker_core.recipe import list_recipes, load_raw
 
     rows = []
     for path in list_recipes():
-        raw = load_raw(path)
-        rows.append([path.stem, str(raw.get("description", "")), str(path)])
+        try:  # one unreadable recipe must not hide the others
+            description = str(load_raw(path).get("description", ""))
+        except RecipeError as error:
+            description = "unreadable: " + "; ".join(error.problems)
+        rows.append([path.stem, description, str(path)])
     print(format_table(["recipe", "description", "file"], rows))
     return 0
 
