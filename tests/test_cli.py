@@ -151,6 +151,14 @@ def test_recipes_list_shows_local_recipes(recipes_here, capsys):
     assert "inherits good" in rows["child"]
 
 
+def test_recipes_list_marks_an_unreadable_recipe_and_lists_the_others(recipes_here, capsys):
+    (recipes_here / "broken.toml").write_text("name = \n")
+    assert cli_main.main(["recipes", "list"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert "unreadable: not valid TOML" in rows["broken"]
+    assert "a recipe for the CLI tests" in rows["good"]
+
+
 def test_recipes_show_prints_toml_that_reads_back_to_the_same_recipe(recipes_here, capsys):
     assert cli_main.main(["recipes", "show", "child", "--set", "seed=9", "--set", "loggers.0.filename=x.jsonl"]) == 0
     text = capsys.readouterr().out
