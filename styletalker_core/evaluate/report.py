@@ -1,0 +1,120 @@
+"""Evaluation results: per-video values, their aggregate, JSON output and a printed table."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from styletalker_core.checkpoint import write_json_atomic
+
+FORMAT_NAME = "styletalker-evaluation"
+FORMAT_VERSION = 1
+
+
+@attrs.define
+class MetricInfo:
+    """One metric component that ran: its plugin name, options and the values it reports."""
+
+    name: str
+    options: dict[str, Any]
+    higher_is_better: dict[str, bool]
+
+
+@attrs.define
+class ItemResult:
+    """Values of every metric on one generated video. NaN: the metric could not score it (no face found)."""
+
+    name: str
+    values: dict[str, float]
+    source: dict[str, str] = attrs.Factory(dict)  # what was compared: generated file, reference, ...
+    skipped: dict[str, str] = attrs.Factory(dict)  # metric name -> why it did not run on this item
+
+
+@attrs.define
+class Summary:
+    """Aggregate of one value over the videos: mean and population std of the finite values.
+
+    count: videos with a finite value; missing: videos where the metric ran but returned NaN.
+    """
+
+    key: str
+    metric: str
+    higher_is_better: bool
+    mean: float
+    std: float
+    count: int
+    missing: int
+
+
+@attrs.define
+class EvalReport:
+    metrics: list[MetricInfo]
+    items: list[ItemResult]
+    summary: dict[str, Summary]
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict; NaN and infinities become null (JSON has neither)."""
+        return _json_safe(
+            {
+                "format": FORMAT_NAME,
+                "version": FORMAT_VERSION,
+                "metrics": [attrs.asdict(m) for m in self.metrics],
+                "summary": {key: attrs.asdict(s) for key, s in self.summary.items()},
+                "items": [attrs.asdict(item) for item in self.items],
+            }
+        )
+
+    def write_json(self, path: str | Path) -> None:
+        write_json_atomic(path, self.to_json())
+
+    def table_rows(self) -> list[list[str]]:
+        rows = []
+        for key, s in self.summary.items():
+            arrow = "higher" if s.higher_is_better else "lower"
+            rows.append([key, format_number(s.mean), format_number(s.std), str(s.count), str(s.missing), arrow])
+        return rows
+
+    def format_table(self) -> str:
+        """Plain-text table: one row per value with mean, std, count, missing and which way is better."""
+        from styletalker_core.cli.table import format_table
+
+        return format_table(["value", "mean", "std", "videos", "no score", "better"], self.table_rows())
+
+
+def format_number(value: float) -> str:
+    """Four significant digits; '-' for NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.4g}"
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def summarize(metrics: list[tuple[MetricInfo, Any]], items: list[ItemResult]) -> dict[str, Summary]:
+    """Aggregate every value of every metric over ``items`` (items where a metric was skipped do not count)."""
+    summary = {}
+    for info, _ in metrics:
+        for key, higher in info.higher_is_better.items():
+            values = np.array([item.values[key] for item in items if key in item.values], dtype=np.float64)
+            finite = values[np.isfinite(values)]
+            count = int(len(finite))
+            mean = float(finite.mean()) if count else float("nan")
+            std = float(finite.std()) if count else float("nan")
+            summary[key] = Summary(key, info.name, higher, mean, std, count, int(len(values) - count))
+    return summary
