@@ -21,6 +21,12 @@ from styletalker_core.registry.components import ComponentSpec, nested_kind
 _NONE_TYPE = type(None)
 
 
+def _plural(annotation: Any) -> str:
+    """'numbers', 'integers', ... for the items of a list ('values (one of ...)' otherwise)."""
+    simple = {int: "integers", float: "numbers", bool: "booleans", str: "strings", pathlib.Path: "strings"}
+    return simple.get(annotation) or f"values ({describe(annotation)})"
+
+
 def describe(annotation: Any) -> str:
     """A short human name for an annotation: 'integer', 'one of ...', 'list of float'."""
     origin = typing.get_origin(annotation)
@@ -43,8 +49,9 @@ def describe(annotation: Any) -> str:
         )
     if origin in (list, tuple, typing.Sequence, typing.get_origin(typing.Sequence[int])):
         if origin is tuple and args and args[-1] is not Ellipsis:
-            return f"a list of {len(args)} values"
-        return f"a list of {describe(args[0]) if args else 'values'}"
+            same = len(set(args)) == 1
+            return f"a list of {len(args)} {_plural(args[0]) if same else 'values'}"
+        return f"a list of {_plural(args[0]) if args else 'values'}"
     if origin is dict:
         return "a table"
     if origin is Annotated:
