@@ -110,6 +110,10 @@ class Registry:
     def build(self, name: str, **options: Any) -> Any:
         """Construct the implementation ``name`` with ``options``; checks the result's interface."""
         entry = self.get(name)
+        try:
+            entry.signature().bind(**options)
+        except TypeError as error:  # an option the constructor does not take, or a missing one
+            raise RegistryError(f"{self.kind.name} {name!r} from {entry.origin}: {error}") from None
         instance = entry.factory(**options)
         interface = self.kind.interface
         if interface is not None and not isinstance(instance, interface):
