@@ -24,7 +24,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from styletalker_core.checkpoint.files import atomic_path, require_safetensors
-from styletalker_core.errors import CheckpointError
+from styletalker_core.errors import CheckpointError, RegistryError
 from styletalker_core.registry.components import ComponentSpec, build_component
 from styletalker_core.registry.registry import Registries
 
@@ -173,7 +173,12 @@ def load_checkpoint(
             raise CheckpointError(f"{path}: has no component {role!r}; it holds {', '.join(records) or 'none'}")
         record = records[role]
         spec = ComponentSpec(name=record["name"], options=record["options"], kind=record["kind"])
-        module = build_component(registries, record["kind"], spec)
+        try:
+            module = build_component(registries, record["kind"], spec)
+        except RegistryError as error:  # plugin missing, or a version with other options
+            raise CheckpointError(
+                f"{path} [{role}]: cannot rebuild the component: {error}; install the plugin version that wrote it"
+            ) from None
         load_state_strict(module, read_tensors(path, prefix=f"{role}."), f"{path} [{role}]")
         components[role] = module.to(map_location)
     return Checkpoint(components, document.get("step", 0), document.get("recipe"), document.get("extra", {}), Path(path))
