@@ -124,6 +124,28 @@ def test_metadata_round_trips(tmp_path, registries, generator):
     assert (document["step"], document["recipe"], document["extra"]) == (1234, recipe, extra)
 
 
+def test_checkpoint_needing_a_missing_plugin_names_file_role_and_component(tmp_path, registries, generator):
+    from conftest import TEST_ORIGIN, TinyGenerator
+    from styletalker_core.registry import Registries
+
+    path = save_checkpoint(tmp_path / "g.safetensors", {"generator": generator})
+    without_plugin = Registries()
+    with pytest.raises(CheckpointError) as raised:
+        load_checkpoint(path, registries=without_plugin)
+    assert str(raised.value).startswith(
+        f"{path} [generator]: cannot rebuild the component: unknown generator 'tiny_linear': no generator is registered"
+    )
+    # a plugin version whose constructor lost an option
+    class OlderGenerator(TinyGenerator):
+        def __init__(self, resolution: int = 4, num_ws: int = 2) -> None:
+            super().__init__(resolution, num_ws)
+
+    older = Registries()
+    older["generator"].register("tiny_linear", OlderGenerator, TEST_ORIGIN)
+    with pytest.raises(CheckpointError, match=r"\[generator\]: cannot rebuild .*unexpected keyword argument 'w_dim'"):
+        load_checkpoint(path, registries=older)
+
+
 def test_metadata_that_is_not_json_is_refused_before_writing(tmp_path, generator):
     path = tmp_path / "bad.safetensors"
     with pytest.raises(CheckpointError, match="metadata is not JSON-serialisable"):

@@ -131,6 +131,17 @@ def test_build_component_passes_options_and_records_the_resolved_spec(registries
     )
 
 
+def test_building_with_an_option_the_constructor_does_not_take_names_it(registries):
+    with pytest.raises(RegistryError) as raised:
+        registries.build("generator", "tiny_linear", colour=3)
+    assert str(raised.value) == (
+        "generator 'tiny_linear' from styletalker-tests 0.0.0 (tests.conftest): "
+        "got an unexpected keyword argument 'colour'"
+    )
+    with pytest.raises(RegistryError, match=r"prior 'tiny_prior' .*missing a required argument: 'flow'"):
+        build_component(registries, "prior", ComponentSpec("tiny_prior"))
+
+
 def test_build_component_refuses_a_recipe_option_that_conflicts_with_a_wired_one(registries):
     spec = ComponentSpec("tiny_linear", {"num_ws": 4})
     with pytest.raises(RegistryError, match=r"option num_ws=4 conflicts with 3"):
