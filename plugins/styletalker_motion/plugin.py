@@ -8,4 +8,17 @@ from styletalker_core.registry import Registrar
 
 @hookimpl
 def styletalker_register(registrar: Registrar) -> None:
-    """Components are registered here as they are implemented."""
+    """lip_mapper ``conv``, motion_vae ``sequential``, prior ``autoregressive``; dimensions
+    (num_ws, w_dim, feature_dim) are wired from the generator and audio encoder."""
+    from styletalker_motion.lip_mapper import ConvLipMapper
+    from styletalker_motion.prior import AutoregressivePrior
+    from styletalker_motion.vae import SequentialMotionVAE
+
+    dims = {"num_ws": 3, "w_dim": 8, "feature_dim": 6}
+    registrar.register("lip_mapper", "conv", ConvLipMapper,
+                       example_options={**dims, "context_frames": 2, "hidden": 16})
+    registrar.register("motion_vae", "sequential", SequentialMotionVAE,
+                       example_options={**dims, "z_dim": 4, "hidden": 16, "decoder_hidden": 16})
+    registrar.register("prior", "autoregressive", AutoregressivePrior,
+                       example_options={"feature_dim": 6, "z_dim": 4, "hidden": 16, "audio_hidden": 8,
+                                        "flow": {"name": "affine_coupling", "steps": 2, "hidden": 8}})

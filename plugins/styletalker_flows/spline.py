@@ -1,0 +1,50 @@
+"""Rational-quadratic neural spline flow (coupling form), conditioned on the prior's hidden state."""
+
+from __future__ import annotations
+
+import torch
+
+from styletalker_flows.composite import TransformFlow
+from styletalker_flows.layers import ActNorm, Coupling, Permutation
+from styletalker_flows.rq_spline import identity_derivative_raw, rational_quadratic_spline
+
+
+class SplineCoupling(Coupling):
+    """Elementwise monotonic rational-quadratic spline on [-bound, bound], identity outside."""
+
+    def __init__(self, dim: int, context_dim: int, hidden: int, layers: int, bins: int, bound: float) -> None:
+        super().__init__(dim, context_dim, params_per_dim=3 * bins - 1, hidden=hidden, layers=layers)
+        self.bins, self.bound = bins, bound
+        with torch.no_grad():  # start near the identity: equal bins, unit inner derivatives
+            last = self.conditioner.net[-1]
+            last.bias.view(self.changed, 3 * bins - 1)[:, 2 * bins :] = identity_derivative_raw()
+
+    def elementwise(self, x: torch.Tensor, params: torch.Tensor, inverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        return rational_quadratic_spline(x, params, self.bound, inverse=inverse)
+
+
+class SplineFlow(TransformFlow):
+    """Rational-quadratic neural spline flow: ``steps`` x [actnorm, permutation, spline coupling].
+
+    Splines have ``bins`` bins on [-bound, bound] and identity tails; their knots come from an
+    MLP of the kept half of z and the context (the autoregressive prior's hidden state).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        context_dim: int,
+        steps: int = 4,
+        bins: int = 8,
+        bound: float = 4.0,
+        hidden: int = 64,
+        layers: int = 2,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(dim, context_dim)
+        if steps < 1 or bins < 2 or bound <= 0 or hidden < 1 or layers < 1:
+            raise ValueError("spline: steps, hidden, layers must be >= 1, bins >= 2 and bound > 0")
+        for index in range(steps):
+            self.transforms.append(ActNorm(dim))
+            self.transforms.append(Permutation(dim, seed * 1009 + index))
+            self.transforms.append(SplineCoupling(dim, context_dim, hidden, layers, bins, bound))

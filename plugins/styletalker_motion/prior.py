@@ -1,0 +1,100 @@
+"""Autoregressive motion prior with a normalizing flow on every step."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+import attrs
+import torch
+from torch import nn
+
+from styletalker_core.interfaces import Prior
+from styletalker_core.registry import ComponentOf, ComponentSpec, build_component
+from styletalker_motion.audio_window import AudioWindow
+from styletalker_motion.backbones import build_backbone
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+@attrs.define
+class PriorState:
+    """Carried between chunks: backbone state, the last z [b, z], the last audio frames [b, history, c]."""
+
+    backbone: Any
+    last_z: torch.Tensor
+    audio_past: torch.Tensor
+
+
+class AutoregressivePrior(Prior):
+    """p(z_t | z_<t, audio): a GRU / LSTM / transformer reads z_{t-1} and a window of audio
+    features, and gives a diagonal Gaussian for a base sample u_t; a conditional flow maps u_t to z_t.
+
+    log p(z_t) = log N(u_t; mu_t, sigma_t) + log|det du_t/dz_t| (exact). Sampling draws
+    u_t = mu_t + temperature * sigma_t * eps step by step.
+    """
+
+    def __init__(
+        self,
+        feature_dim: int,
+        z_dim: int = 16,
+        hidden: int = 128,
+        backbone: Literal["gru", "lstm", "transformer"] = "gru",
+        layers: int = 1,
+        heads: int = 4,
+        window: int = 32,
+        audio_hidden: int = 64,
+        audio_history: int = 2,
+        lookahead: int = 2,
+        flow: Annotated[ComponentSpec, ComponentOf("flow")] = ComponentSpec("affine_coupling"),
+    ) -> None:
+        super().__init__()
+        from styletalker_core.plugins import get_registries
+
+        self.z_dim, self.feature_dim, self.lookahead = z_dim, feature_dim, lookahead
+        self.audio = AudioWindow(feature_dim, audio_hidden, audio_history, lookahead)
+        self.backbone = build_backbone(backbone, z_dim + audio_hidden, hidden, layers, heads, window)
+        self.base = nn.Linear(hidden, 2 * z_dim)
+        self.flow = build_component(get_registries(), "flow", flow, dim=z_dim, context_dim=hidden)
+
+    def _gaussian(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, raw = self.base(hidden).chunk(2, dim=-1)
+        return mean, 5.0 * torch.tanh(raw / 5.0)  # log sigma softly kept in [-5, 5]
+
+    def log_prob(
+        self, z: torch.Tensor, audio_features: torch.Tensor, future: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """z [b, t, z], audio_features [b, t, c] (future [b, f, c] optional) -> log p [b, t] (nats)."""
+        b, t, _ = z.shape
+        conditioning = self.audio(audio_features, future=future)
+        previous = torch.cat([z.new_zeros(b, 1, self.z_dim), z[:, :-1]], dim=1)
+        hidden = self.backbone.sequence(torch.cat([previous, conditioning], dim=-1))
+        mean, log_sigma = self._gaussian(hidden)
+        u, log_det = self.flow.inverse(z.reshape(b * t, -1), hidden.reshape(b * t, -1))
+        u = u.view(b, t, -1)
+        base = -0.5 * (((u - mean) * (-log_sigma).exp()) ** 2 + LOG_2PI) - log_sigma
+        return base.sum(-1) + log_det.view(b, t)
+
+    def sample(
+        self,
+        audio_features: torch.Tensor,
+        temperature: float = 1.0,
+        state: Any = None,
+        generator: torch.Generator | None = None,
+        future: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, PriorState]:
+        """audio_features [b, t, c] -> (z [b, t, z], state); see :meth:`Prior.sample`."""
+        b, t, _ = audio_features.shape
+        if state is None:
+            state = PriorState(None, audio_features.new_zeros(b, self.z_dim), None)
+        conditioning = self.audio(audio_features, past=state.audio_past, future=future)
+        backbone_state, last = state.backbone, state.last_z
+        samples = []
+        for step in range(t):
+            hidden, backbone_state = self.backbone.step(torch.cat([last, conditioning[:, step]], dim=-1), backbone_state)
+            mean, log_sigma = self._gaussian(hidden)
+            noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+            last, _ = self.flow(mean + temperature * log_sigma.exp() * noise, hidden)
+            samples.append(last)
+        z = torch.stack(samples, dim=1) if samples else audio_features.new_zeros(b, 0, self.z_dim)
+        return z, PriorState(backbone_state, last, self.audio.carry(state.audio_past, audio_features))
