@@ -180,4 +180,9 @@ class Registrar:
         ``example_options`` builds a small, fast instance (contract tests use it), including any
         options that assembling code normally wires from other components (dimensions).
         """
+        if kind not in self._registries.kinds():
+            raise RegistryError(
+                f"{self.origin} registers {name!r} under unknown component kind {kind!r}; "
+                + suggest(kind, self._registries.kinds(), "kinds")
+            )
         return self._registries[kind].register(name, factory, self.origin, description, example_options)
