@@ -171,8 +171,9 @@ def head_pose(landmarks: np.ndarray, image_size: tuple[int, int], focal: float |
     Frames whose landmarks are NaN get NaN angles.
     """
     angles = np.full((len(landmarks), 3), np.nan)
-    found = np.isfinite(landmarks).all(axis=(1, 2))
+    points = landmarks[:, TEMPLATE_INDICES]
+    found = np.isfinite(points).all(axis=(1, 2))
     if found.any():
-        rotations, _, _ = solve_pnp(landmarks[found][:, TEMPLATE_INDICES], image_size, focal)
+        rotations, _, _ = solve_pnp(points[found], image_size, focal)
         angles[found] = euler_angles(rotations)
     return angles
