@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "styletalker_core.cli.checkpoint_command",
     "styletalker_core.cli.data_command",
     "styletalker_core.cli.train_command",
+    "styletalker_core.cli.evaluate_command",
 )
 
 
