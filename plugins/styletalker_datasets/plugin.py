@@ -8,4 +8,12 @@ from styletalker_core.registry import Registrar
 
 @hookimpl
 def styletalker_register(registrar: Registrar) -> None:
-    """Components are registered here as they are implemented."""
+    """dataset 'sharded'. Its example options need a dataset folder: contract tests supply ``root``."""
+    from styletalker_datasets.sharded import ShardedClipDataset
+
+    registrar.register(
+        "dataset",
+        "sharded",
+        ShardedClipDataset,
+        example_options={"root": "", "window_frames": 5, "audio_context_frames": 2, "reference": "random"},
+    )
