@@ -8,4 +8,10 @@ from styletalker_core.registry import Registrar
 
 @hookimpl
 def styletalker_register(registrar: Registrar) -> None:
-    """Components are registered here as they are implemented."""
+    from styletalker_synthetic.oracle import SyntheticFactorOracle
+    from styletalker_synthetic.stage import SyntheticOracleStage
+
+    registrar.register("oracle", "synthetic_factors", SyntheticFactorOracle,
+                       example_options={"resolution": 16, "channels": 4, "hidden": 16})
+    registrar.register("stage", "synthetic_oracle", SyntheticOracleStage,
+                       example_options={"train_frames": 16, "eval_frames": 8, "eval_clips": 1})
