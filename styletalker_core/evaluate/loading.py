@@ -19,7 +19,7 @@ SAMPLE_RATE = 16000
 
 def frames_to_tensor(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 RGB [t, h, w, 3] (or one image [h, w, 3]) -> float32 [t, 3, h, w] (or [3, h, w]) in [-1, 1]."""
-    pixels = torch.as_tensor(np.asarray(frames))
+    pixels = frames if isinstance(frames, torch.Tensor) else torch.from_numpy(np.array(frames, copy=True))
     if pixels.dtype != torch.uint8:
         raise StyleTalkerError(f"expected uint8 images, got {pixels.dtype}")
     return pixels.movedim(-1, -3).float() / 127.5 - 1.0
