@@ -1,0 +1,88 @@
+"""Modulated (and demodulated) convolution, the core of style-based synthesis layers.
+
+Each sample b scales the kernel's input channels by its styles s[b] (modulation) and, with
+demodulation, rescales every output filter to unit L2 norm. Two exact ways to compute it,
+neither looping over the batch in Python:
+
+- "grouped": build one kernel per sample and run a grouped convolution (groups = batch);
+  cheapest at batch 1, where it is a single plain convolution.
+- "activation": scale the input by s, convolve with the one shared kernel, scale the output
+  by the demodulation coefficients; one large convolution, fastest for batches > 1 on CPU.
+
+"auto" picks "grouped" for batch 1 and "activation" otherwise.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from styletalker_core.nn.upfirdn import conv2d_resample
+
+MODES = ("auto", "grouped", "activation")
+
+
+def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """weight [o, i, kh, kw], styles [b, i] -> [b, o] = 1 / ||weight[o] * styles[b]||_2.
+
+    Computed as (s^2) @ (sum over taps of w^2)^T, which never forms the per-sample kernels.
+    """
+    energy = weight.square().sum(dim=[2, 3])  # [o, i]
+    return (styles.square() @ energy.t() + eps).rsqrt()
+
+
+def modulated_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    demodulate: bool = True,
+    padding: int = 0,
+    up: int = 1,
+    resample_filter: torch.Tensor | None = None,
+    flip_weight: bool = True,
+    input_gain: torch.Tensor | float | None = None,
+    noise: torch.Tensor | None = None,
+    mode: str = "auto",
+) -> torch.Tensor:
+    """x [b, i, h, w], weight [o, i, k, k], styles [b, i] -> [b, o, h', w'].
+
+    ``up`` 2 up-samples with ``resample_filter`` (see :func:`conv2d_resample`, whose
+    ``padding`` and ``flip_weight`` this shares). ``input_gain`` (scalar or [i]) scales the
+    input after demodulation (StyleGAN3's magnitude normalisation). ``noise`` (broadcastable
+    to the output) is added after demodulation. Computation runs in x's dtype.
+    """
+    if mode not in MODES:
+        raise ValueError(f"modulated_conv2d: mode {mode!r}; use one of {', '.join(MODES)}")
+    batch, in_channels = x.shape[0], x.shape[1]
+    out_channels = weight.shape[0]
+    if weight.shape[1] != in_channels or styles.shape != (batch, in_channels):
+        raise ValueError(
+            f"modulated_conv2d: x {tuple(x.shape)}, weight {tuple(weight.shape)} and styles "
+            f"{tuple(styles.shape)} do not agree"
+        )
+    styles = styles.to(torch.float32)
+    if x.dtype == torch.float16 and demodulate:
+        # Pre-normalise so float16 cannot overflow; demodulation removes these scales again.
+        styles = styles / styles.abs().amax(dim=1, keepdim=True).clamp_min(1e-8)
+    dcoefs = demodulation_coefficients(weight.to(torch.float32), styles) if demodulate else None
+    in_scale = styles
+    if input_gain is not None:
+        in_scale = in_scale * torch.as_tensor(input_gain, dtype=torch.float32, device=x.device).reshape(1, -1)
+    if mode == "auto":
+        mode = "grouped" if batch == 1 else "activation"
+    if mode == "activation":
+        x = x * in_scale.to(x.dtype).reshape(batch, in_channels, 1, 1)
+        y = conv2d_resample(x, weight.to(x.dtype), resample_filter, up=up, padding=padding, flip_weight=flip_weight)
+        if dcoefs is not None:
+            d = dcoefs.to(y.dtype).reshape(batch, out_channels, 1, 1)
+            return torch.addcmul(noise.to(y.dtype), y, d) if noise is not None else y * d
+        return y + noise.to(y.dtype) if noise is not None else y
+    w = weight.to(torch.float32)[None] * in_scale.reshape(batch, 1, in_channels, 1, 1)
+    if dcoefs is not None:
+        w = w * dcoefs.reshape(batch, out_channels, 1, 1, 1)
+    w = w.reshape(batch * out_channels, in_channels, *weight.shape[2:]).to(x.dtype)
+    y = conv2d_resample(
+        x.reshape(1, batch * in_channels, *x.shape[2:]), w, resample_filter, up=up, padding=padding,
+        groups=batch, flip_weight=flip_weight,
+    )
+    y = y.reshape(batch, out_channels, *y.shape[2:])
+    return y + noise.to(y.dtype) if noise is not None else y
