@@ -16,7 +16,7 @@ MIN_BIN = 1e-3
 MIN_DERIVATIVE = 1e-3
 
 
-def _knots(raw: torch.Tensor, bound: float) -> tuple[torch.Tensor, torch.Tensor]:
+def spline_knots(raw: torch.Tensor, bound: float) -> tuple[torch.Tensor, torch.Tensor]:
     """raw [..., k] -> (knot positions [..., k + 1] from -bound to bound, bin sizes [..., k])."""
     bins = raw.shape[-1]
     fractions = MIN_BIN + (1 - MIN_BIN * bins) * torch.softmax(raw, dim=-1)
@@ -49,8 +49,8 @@ def rational_quadratic_spline(
     raw_w, raw_h, raw_d = params[..., :bins], params[..., bins : 2 * bins], params[..., 2 * bins :]
     inside = (x >= -bound) & (x <= bound)
     xs = x.clamp(-bound, bound)
-    knots_x, widths = _knots(raw_w, bound)
-    knots_y, heights = _knots(raw_h, bound)
+    knots_x, widths = spline_knots(raw_w, bound)
+    knots_y, heights = spline_knots(raw_h, bound)
     derivatives = _derivatives(raw_d)
     search = knots_y if inverse else knots_x
     index = (xs[..., None] >= search[..., 1:-1]).sum(-1)

@@ -1,0 +1,87 @@
+"""Stage ``lipsync_pretrain``: the contrastive lip-sync discriminator on ground-truth clips."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from styletalker_core.errors import StyleTalkerError
+from styletalker_core.interfaces.stage import TrainingStage
+from styletalker_core.model.sync import sync_scores
+from styletalker_lipsync.contrastive import info_nce_loss, plan_windows
+
+LOG = logging.getLogger(__name__)
+
+
+def audio_context(batch_frames: int, audio_samples: int, samples_per_frame: int) -> int:
+    """Frames of audio context on each side of a window, from the sizes the dataset delivers."""
+    extra = audio_samples // samples_per_frame - batch_frames
+    if extra < 0 or extra % 2:
+        raise StyleTalkerError(f"dataset items carry {audio_samples} audio samples for {batch_frames} frames; "
+                               "expected the window's audio plus the same context on both sides")
+    return extra // 2
+
+
+class LipSyncPretrainStage(TrainingStage):
+    """Trains ``lipsync_discriminator`` with InfoNCE on ground-truth clips of ``data.train``.
+
+    Each clip gives ``windows_per_clip`` random mouth windows; negatives are the other clips'
+    audio and ``negatives`` same-clip audio windows at least ``min_negative_offset`` frames off
+    (the dataset's audio context widens the range of offsets). Held-out evaluation on
+    ``data.val`` (else ``data.train``): the SyncNet offset search over +-``eval_max_offset``
+    frames on ``eval_clips`` windows; ``offset_accuracy`` is the share whose AV offset is 0.
+    """
+
+    def __init__(self, windows_per_clip: int = 4, negatives: int = 8, min_negative_offset: int = 15,
+                 eval_clips: int = 32, eval_max_offset: int = 15) -> None:
+        self.windows_per_clip, self.negatives = windows_per_clip, negatives
+        self.min_negative_offset = min_negative_offset
+        self.eval_clips, self.eval_max_offset = eval_clips, eval_max_offset
+
+    def setup(self, context: Any) -> None:
+        self.context = context
+        self.discriminator = context.component("lipsync_discriminator")
+        self.data = context.dataset("train")
+        self.val = context.dataset("val") if context.recipe.data.val is not None else self.data
+        self.seed = context.recipe.seed
+
+    def dataset(self) -> Dataset:
+        return self.data
+
+    def trainable(self) -> dict[str, nn.Module]:
+        return {"lipsync_discriminator": self.discriminator}
+
+    def loss(self, phase: str, batch: dict[str, Any], step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        frames, audio = batch["frames"], batch["audio"]
+        b, t = frames.shape[:2]
+        spf = self.discriminator.sample_rate // self.discriminator.fps
+        context = audio_context(t, audio.shape[-1], spf)
+        generator = torch.Generator().manual_seed(self.seed * 7919 + step)
+        plan = plan_windows(b, t, context, self.discriminator.window_frames, self.windows_per_clip, self.negatives,
+                            self.min_negative_offset, generator)
+        return info_nce_loss(self.discriminator, frames, audio, context, plan, self.min_negative_offset)
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        device = self.context.device
+        spf = self.discriminator.sample_rate // self.discriminator.fps
+        correct, lse_d, lse_c, count = 0, 0.0, 0.0, min(self.eval_clips, len(self.val))
+        for index in range(count):
+            item = self.val[index]
+            frames, audio = item["frames"].to(device), item["audio"].to(device)
+            context = audio_context(frames.shape[0], audio.shape[-1], spf)
+            scores = sync_scores(self.discriminator, frames, audio, self.eval_max_offset, audio_first_frame=context)
+            correct += scores.av_offset == 0
+            lse_d += scores.lse_d
+            lse_c += scores.lse_c
+        if count == 0:
+            return {}
+        return {"offset_accuracy": correct / count, "lse_d": lse_d / count, "lse_c": lse_c / count,
+                "eval_clips": float(count)}
+
+    def outputs(self) -> dict[str, nn.Module]:
+        return {"lipsync_discriminator": self.discriminator}
