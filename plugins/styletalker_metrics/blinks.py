@@ -22,23 +22,23 @@ class BlinkRate(Metric):
 
     requires = ("frames",)
 
-    def __init__(self, threshold: float = 0.7, relative: bool = True, min_frames: int = 1, max_frames: int = 25, upsample: int = 1) -> None:
+    def __init__(self, threshold: float = 0.7, relative: bool = True, min_frames: int = 1, max_frames: int = 25) -> None:
         if threshold <= 0 or (relative and threshold >= 1):
             raise StyleTalkerError(f"blink_rate: threshold must be in (0, 1) when relative, positive otherwise; got {threshold}")
         if min_frames < 1:
             raise StyleTalkerError(f"blink_rate: min_frames must be at least 1, got {min_frames}")
         self.threshold, self.relative = threshold, relative
-        self.min_frames, self.max_frames, self.upsample = min_frames, max_frames, upsample
+        self.min_frames, self.max_frames = min_frames, max_frames
         self.higher_is_better = {"blink_rate": True, "blink_missing_faces": False}
 
     def blinks(self, item: EvalItem) -> list[tuple[int, int]]:
         """[(first frame, length in frames)] of the blinks found in ``item.frames``."""
         check_video(item.frames, "generated video")
-        track = track_landmarks(item.frames, self.upsample)
+        track = track_landmarks(item.frames)
         return detect_blinks(eye_aspect_ratio(track.points), self.threshold, self.relative, self.min_frames, self.max_frames)
 
     def compute(self, item: EvalItem) -> dict[str, float]:
-        track = track_landmarks(item.frames, self.upsample)
+        track = track_landmarks(item.frames)
         minutes = len(item.frames) / item.fps / 60.0
         missing = float(track.missing)
         if not track.found.any():

@@ -2,7 +2,9 @@
 
 The template gives approximate 3-D positions (millimetres) of the landmarks that move little
 with expression (nose bridge and base, eye corners, mouth corners) for an average adult
-face. Camera frame: x to the image right, y down, z away from the camera; the nose tip is
+face, with frontal proportions matched to where dlib's predictor puts these points (mouth
+corners about two thirds of the outer-eye-corner distance below the eyes, the nose tip a
+little below half way). Camera frame: x to the image right, y down, z away from the camera; the nose tip is
 the origin and a face looking straight into the camera has the identity rotation.
 
 The fit is the perspective-n-point problem solved in two steps: a closed-form scaled
@@ -21,19 +23,19 @@ import numpy as np
 
 # 68-landmark index -> template position (x, y, z) in millimetres.
 TEMPLATE_POINTS: dict[int, tuple[float, float, float]] = {
-    27: (0.0, -48.0, 24.0),  # nasion (top of the nose bridge)
-    28: (0.0, -32.0, 16.0),
-    29: (0.0, -16.0, 8.0),
+    27: (0.0, -38.0, 18.0),  # nasion (top of the nose bridge)
+    28: (0.0, -25.0, 12.0),
+    29: (0.0, -13.0, 6.0),
     30: (0.0, 0.0, 0.0),  # nose tip
-    31: (-14.0, 6.0, 19.0),  # nose base, image left
-    33: (0.0, 9.0, 14.0),  # subnasale
-    35: (14.0, 6.0, 19.0),
-    36: (-45.0, -45.0, 38.0),  # outer eye corner, image left
-    39: (-16.0, -44.0, 29.0),  # inner eye corner, image left
-    42: (16.0, -44.0, 29.0),
-    45: (45.0, -45.0, 38.0),
-    48: (-25.0, 34.0, 30.0),  # mouth corner, image left
-    54: (25.0, 34.0, 30.0),
+    31: (-15.0, 9.0, 18.0),  # nose base, image left
+    33: (0.0, 12.0, 14.0),  # subnasale
+    35: (15.0, 9.0, 18.0),
+    36: (-45.0, -35.0, 42.0),  # outer eye corner, image left
+    39: (-19.0, -35.0, 30.0),  # inner eye corner, image left
+    42: (19.0, -35.0, 30.0),
+    45: (45.0, -35.0, 42.0),
+    48: (-30.0, 25.0, 30.0),  # mouth corner, image left
+    54: (30.0, 25.0, 30.0),
 }
 TEMPLATE_INDICES = np.array(sorted(TEMPLATE_POINTS))
 TEMPLATE = np.array([TEMPLATE_POINTS[i] for i in TEMPLATE_INDICES], dtype=np.float64)  # [n, 3]

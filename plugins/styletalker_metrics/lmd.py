@@ -36,20 +36,19 @@ class LandmarkDistance(Metric):
         region: Literal["mouth", "face"] = "mouth",
         normalize: Literal["image", "interocular", "none"] = "image",
         center: bool = False,
-        upsample: int = 1,
     ) -> None:
         if region not in REGIONS:
             raise StyleTalkerError(f"lmd: region must be one of {', '.join(REGIONS)}, got {region!r}")
         if normalize not in ("image", "interocular", "none"):
             raise StyleTalkerError(f"lmd: normalize must be image, interocular or none, got {normalize!r}")
-        self.region, self.normalize, self.center, self.upsample = region, normalize, center, upsample
+        self.region, self.normalize, self.center = region, normalize, center
         self.key = "lmd" if region == "mouth" else "lmd_face"
         self.higher_is_better = {self.key: False, f"{self.key}_missing_faces": False}
 
     def compute(self, item: EvalItem) -> dict[str, float]:
         generated, reference = paired_frames(item)
-        ours = track_landmarks(generated, self.upsample)
-        theirs = track_landmarks(reference, self.upsample)
+        ours = track_landmarks(generated)
+        theirs = track_landmarks(reference)
         both = ours.found & theirs.found
         missing = float(len(both) - both.sum())
         if not both.any():

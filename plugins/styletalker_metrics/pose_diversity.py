@@ -24,14 +24,14 @@ class PoseDiversity(Metric):
 
     requires = ("frames",)
 
-    def __init__(self, focal: float = 0.0, upsample: int = 1) -> None:
-        self.focal, self.upsample = focal, upsample
+    def __init__(self, focal: float = 0.0) -> None:
+        self.focal = focal
         self.higher_is_better = {"pose_diversity": True, **{f"pose_std_{axis}": True for axis in AXES}, "pose_missing_faces": False}
 
     def angles(self, item: EvalItem) -> np.ndarray:
         """(yaw, pitch, roll) [t, 3] in degrees; NaN rows for frames without a face."""
         check_video(item.frames, "generated video")
-        track = track_landmarks(item.frames, self.upsample)
+        track = track_landmarks(item.frames)
         return head_pose(track.points, track.image_size, self.focal or None)
 
     def compute(self, item: EvalItem) -> dict[str, float]:
