@@ -19,8 +19,12 @@ COMMAND_MODULES = (
     "styletalker_core.cli.recipes_command",
     "styletalker_core.cli.checkpoint_command",
     "styletalker_core.cli.data_command",
+    "styletalker_core.cli.preprocess_command",
     "styletalker_core.cli.train_command",
     "styletalker_core.cli.evaluate_command",
+    "styletalker_core.cli.sample_command",
+    "styletalker_core.cli.demo_command",
+    "styletalker_core.cli.convert_command",
 )
 
 

@@ -69,6 +69,8 @@ def smooth_landmarks(landmarks: np.ndarray, sigma: float) -> np.ndarray:
     weight = np.zeros((count, 1))
     for offset, value in zip(offsets, kernel, strict=True):
         low, high = max(0, -offset), min(count, count - offset)
+        if high <= low:  # the kernel is wider than the track
+            continue
         total[low:high] += value * flat[low + offset : high + offset]
         weight[low:high] += value
     return (total / weight).reshape(landmarks.shape)

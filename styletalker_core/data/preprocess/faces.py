@@ -7,9 +7,11 @@ needs pkg_resources): through ``importlib.util.find_spec`` or its installed file
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import attrs
 import numpy as np
@@ -40,6 +42,14 @@ def models_folder() -> Path:
     )
 
 
+@functools.lru_cache(maxsize=1)
+def _load_models() -> tuple[Any, Any]:
+    """dlib's face detector and the 68-landmark predictor, loaded once per process (about 100 MB)."""
+    import dlib
+
+    return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(models_folder() / LANDMARK_MODEL))
+
+
 @attrs.frozen
 class Face:
     """One detected face: box (left, top, right, bottom) in frame pixels, detector score, landmarks [68, 2]."""
@@ -68,8 +78,7 @@ class FaceAnalyzer:
 
         self.detect_max_side = detect_max_side
         self.min_score = min_score
-        self._detector = dlib.get_frontal_face_detector()
-        self._predictor = dlib.shape_predictor(str(models_folder() / LANDMARK_MODEL))
+        self._detector, self._predictor = _load_models()
         self._dlib = dlib
 
     def detect(self, frame: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
