@@ -6,6 +6,7 @@ h/w image height/width, z motion-latent width, d embedding width.
 """
 
 from styletalker_core.interfaces.audio import AudioEncoder
+from styletalker_core.interfaces.converter import ComponentSource, Converter
 from styletalker_core.interfaces.data import ClipDataset
 from styletalker_core.interfaces.generator import Discriminator, Generator
 from styletalker_core.interfaces.image_encoder import ImageEncoder
@@ -18,6 +19,8 @@ from styletalker_core.interfaces.oracle import FactorOracle
 __all__ = [
     "AudioEncoder",
     "ClipDataset",
+    "ComponentSource",
+    "Converter",
     "Discriminator",
     "FactorOracle",
     "Flow",

@@ -35,6 +35,6 @@ KINDS: dict[str, Kind] = {
         Kind("metric", interfaces.Metric, "generated video -> named scores"),
         Kind("logger", interfaces.MetricLogger, "training metrics sink"),
         Kind("stage", TrainingStage, "one training stage: which modules train on which data with which losses"),
-        Kind("converter", None, "published checkpoint format -> styletalker safetensors"),
+        Kind("converter", interfaces.Converter, "published checkpoint format -> styletalker safetensors"),
     ]
 }

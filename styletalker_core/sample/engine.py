@@ -1,0 +1,217 @@
+"""The sampling engine: a model file, a reference face, speech (and a motion video) -> mp4 files.
+
+Following one job: the audio is read as 16 kHz mono; the reference is aligned (or resized),
+encoded, and checked for being in the model's domain; a motion video, when given, is read
+at 25 fps, aligned and encoded to motion codes; then :meth:`TalkingHead.stream_latents`
+yields W+ latents chunk by chunk, the generator renders each chunk in batches, and every
+chunk goes straight into the streaming mp4 writers with the audio under it. Only one chunk
+of frames is held at a time, so memory does not grow with the length of the audio.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+import numpy as np
+import torch
+
+from styletalker_core.errors import StyleTalkerError
+from styletalker_core.interfaces.image_encoder import OutOfDomainWarning
+from styletalker_core.media import MediaError, NoAudioTrackError, read_audio
+from styletalker_core.model import TalkingHead
+from styletalker_core.registry import Registries
+from styletalker_core.sample.faces import FaceAligner, InputError, media_error, prepare_motion_frames, prepare_reference, to_tensor, to_uint8
+from styletalker_core.sample.outputs import VideoSet, check_outputs, output_paths
+from styletalker_core.sample.settings import SampleSettings, settings_from_recipe
+
+LOG = logging.getLogger(__name__)
+MIN_AUDIO_SECONDS = 0.2  # five video frames: the shortest window the lip-sync model reads
+STAGES = ("audio", "reference", "motion", "latents", "generator", "writing")
+
+
+@attrs.frozen
+class SampleJob:
+    """One video to make: reference image, speech, optional motion video, output path, settings."""
+
+    image: Path = attrs.field(converter=Path)
+    audio: Path = attrs.field(converter=Path)
+    out: Path = attrs.field(converter=Path)
+    motion: Path | None = attrs.field(default=None, converter=attrs.converters.optional(Path))
+    settings: SampleSettings = attrs.field(factory=SampleSettings)
+
+    def inputs(self) -> list[Path]:
+        return [self.image, self.audio] + ([self.motion] if self.motion is not None else [])
+
+
+@attrs.define
+class SampleResult:
+    """What a job wrote: files, frames per file, wall time, seconds per stage (:data:`STAGES`),
+    and the reference's reconstruction PSNR (dB) with the out-of-domain verdict."""
+
+    outputs: list[Path]
+    num_frames: int
+    seconds: float
+    timings: dict[str, float]
+    reference_psnr: float
+    in_domain: bool
+
+    @property
+    def frames_per_second(self) -> float:
+        """Frames generated per second of wall time (all samples counted)."""
+        return self.num_frames * len(self.outputs) / self.seconds if self.seconds > 0 else float("inf")
+
+
+class Stopwatch:
+    """Accumulates wall time per named stage."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def time(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+
+
+def check_job(job: SampleJob, overwrite: bool = False) -> None:
+    """Problems visible before any file is read: conflicting options, missing inputs, existing outputs."""
+    settings = job.settings
+    if job.motion is not None and settings.still:
+        raise StyleTalkerError("--still has no head motion, so a motion video has nothing to drive; drop one of them")
+    if job.motion is not None and settings.num_samples > 1:
+        raise StyleTalkerError("several samples need the audio-driven mode (a motion video gives one motion); "
+                               "drop the motion video or use --num-samples 1")
+    for role, path in (("reference", job.image), ("audio", job.audio), ("motion", job.motion)):
+        if path is not None and not path.is_file():
+            raise InputError(f"{role}: {path}: no such file; check the path")
+    check_outputs(output_paths(job.out, settings.num_samples), overwrite, job.inputs())
+
+
+class Sampler:
+    """Generates videos with one loaded model; reuse it for many jobs (batch mode)."""
+
+    def __init__(self, head: TalkingHead, defaults: SampleSettings | None = None) -> None:
+        self.head = head.eval()
+        self.defaults = defaults or SampleSettings()
+        self.aligner = FaceAligner()
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, registries: Registries | None = None,
+                        device: str | torch.device = "cpu") -> Sampler:
+        """Load a model file (a run's model.safetensors or a shipped checkpoint); its recipe's
+        ``[sample]`` table gives the default settings."""
+        from styletalker_core.checkpoint import read_metadata
+
+        path = Path(path)
+        if path.is_dir():
+            path = path / "model.safetensors"
+        if not path.is_file():
+            raise StyleTalkerError(f"checkpoint {path}: no such file; give a model file (a run's model.safetensors) "
+                                   "or a run folder with --checkpoint")
+        defaults = settings_from_recipe(read_metadata(path).get("recipe"))
+        return cls(TalkingHead.from_checkpoint(path, registries, device=device), defaults)
+
+    # -- inputs ----------------------------------------------------------------------------
+    def read_speech(self, path: Path) -> np.ndarray:
+        """Mono float32 [s] at the model's sample rate; refuses audio shorter than MIN_AUDIO_SECONDS."""
+        try:
+            wave = read_audio(path, self.head.sample_rate)
+        except MediaError as error:
+            raise media_error("audio", error) from None
+        seconds = len(wave) / self.head.sample_rate
+        if seconds < MIN_AUDIO_SECONDS:
+            raise InputError(f"audio: {path}: only {seconds:.2f} s long; give at least {MIN_AUDIO_SECONDS} s of speech")
+        return wave
+
+    def encode_reference(self, path: Path, align: bool) -> tuple[torch.Tensor, float, bool]:
+        """Reference image -> (w_id [1, l, w], reconstruction PSNR in dB, in domain).
+
+        The image encoder's out-of-domain check runs on every reference; its warning is
+        re-issued naming the file.
+        """
+        encoder = self.head.image_encoder
+        face = prepare_reference(path, encoder.resolution, align, self.aligner)
+        image = to_tensor(face)[None].to(self.head.device)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", OutOfDomainWarning)
+            check = encoder.check_reference(image, self.head.generator)
+        for warning in caught:
+            if issubclass(warning.category, OutOfDomainWarning):
+                warnings.warn(f"reference {path}: {warning.message}", OutOfDomainWarning, stacklevel=3)
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        return check.ws, float(check.psnr[0]), bool(check.in_domain.all())
+
+    def encode_motion_video(self, path: Path, align: bool, batch_size: int) -> torch.Tensor:
+        """Motion video -> motion codes z [t, z] (posterior means), with its own audio when it has some."""
+        head = self.head
+        frames = prepare_motion_frames(path, head.image_encoder.resolution, align, self.aligner, head.fps)
+        try:
+            audio = torch.from_numpy(read_audio(path, head.sample_rate))
+        except NoAudioTrackError:
+            audio = None
+        except MediaError as error:
+            LOG.warning("motion video %s: its audio cannot be read (%s); encoding its motion without audio", path, error)
+            audio = None
+        if audio is not None and audio.numel() == 0:
+            audio = None
+        return head.encode_motion(to_tensor(frames), audio, batch_size=batch_size)
+
+    # -- generation ------------------------------------------------------------------------
+    def run(self, job: SampleJob, overwrite: bool = False, progress: bool = False,
+            stopwatch: Stopwatch | None = None) -> SampleResult:
+        """Make the job's video(s); returns what was written. Nothing is written on failure."""
+        from tqdm import tqdm
+
+        start = time.perf_counter()
+        watch = stopwatch or Stopwatch()
+        settings, head = job.settings, self.head
+        check_job(job, overwrite)
+        paths = output_paths(job.out, settings.num_samples)
+        with watch.time("audio"):
+            wave = self.read_speech(job.audio)
+        with watch.time("reference"):
+            w_id, psnr, in_domain = self.encode_reference(job.image, settings.align)
+        motion = None
+        if job.motion is not None:
+            with watch.time("motion"):
+                motion = self.encode_motion_video(job.motion, settings.align, settings.batch_size)
+        total = head.num_frames(len(wave), None if motion is None else len(motion), settings.motion_fit)
+        generator = torch.Generator(device=head.device).manual_seed(settings.seed)
+        latents = head.stream_latents(
+            w_id, torch.from_numpy(wave), motion=motion, motion_fit=settings.motion_fit,
+            temperature=settings.temperature, num_samples=settings.num_samples, generator=generator,
+            pose_scale=settings.pose_scale, still=settings.still, chunk_frames=settings.chunk_frames,
+        )
+        bar = tqdm(total=total, unit="frame", desc=job.out.name, disable=not progress, dynamic_ncols=True, leave=False)
+        try:
+            with VideoSet(paths, head.fps, head.sample_rate, settings.crf, settings.preset) as videos:
+                while True:
+                    with watch.time("latents"):
+                        ws = next(latents, None)
+                    if ws is None:
+                        break
+                    with watch.time("generator"):
+                        frames = head.render(ws, settings.batch_size)
+                    with watch.time("writing"):
+                        videos.write(to_uint8(frames), wave)
+                    bar.update(ws.shape[1])
+                written = videos.num_frames
+        finally:
+            bar.close()
+        return SampleResult(paths, written, time.perf_counter() - start, dict(watch.seconds), psnr, in_domain)
+
+    def settings(self, **overrides: object) -> SampleSettings:
+        """The model's default settings with ``overrides`` (None values ignored)."""
+        from styletalker_core.sample.settings import with_overrides
+
+        return with_overrides(self.defaults, overrides)

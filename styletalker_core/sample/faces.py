@@ -1,0 +1,132 @@
+"""Turning a reference photo or a motion-source video into aligned face crops the model reads.
+
+With alignment, the face is found with dlib and cropped FFHQ-style (the same alignment the
+training data went through, :mod:`styletalker_core.data.preprocess`). Without it, the input
+is taken as an aligned crop already: centre-cropped to a square and resized.
+
+A motion video is read twice so that it never sits in memory at its own resolution: the
+first pass finds the landmarks of every frame, which are smoothed over time; the second
+crops each frame. Frames where no face is found borrow the landmarks of the nearest frame
+that has one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from styletalker_core.errors import StyleTalkerError
+from styletalker_core.media import MediaError, iter_video_frames, read_image
+
+SMOOTH_SIGMA = 2.0  # frames; landmark smoothing of motion videos
+NO_FACE_HINT = "give one with a clearly visible frontal face, or pass --no-align if it is already an aligned face crop"
+
+
+class InputError(StyleTalkerError):
+    """An input file of a sampling job that cannot be used; the message names it and what to do."""
+
+
+def media_error(role: str, error: MediaError) -> InputError:
+    """A media error of the ``role`` input (reference, audio, motion) as one line with a hint."""
+    message = str(error)
+    if error.reason == "missing":
+        message += "; check the path"
+    return InputError(f"{role}: {message}")
+
+
+def resize_square(image: np.ndarray, size: int) -> np.ndarray:
+    """uint8 [h, w, 3] -> [size, size, 3]: the central square, resized (Lanczos, antialiased)."""
+    from PIL import Image
+
+    height, width = image.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    square = np.ascontiguousarray(image[top : top + side, left : left + side])
+    if side == size:
+        return square
+    return np.asarray(Image.fromarray(square).resize((size, size), Image.Resampling.LANCZOS))
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 [..., h, w, 3] -> float [..., 3, h, w] in [-1, 1]."""
+    return torch.from_numpy(np.require(images, requirements=["C", "W"])).movedim(-1, -3).float().div(127.5).sub(1.0)
+
+
+def to_uint8(frames: torch.Tensor) -> np.ndarray:
+    """float [..., 3, h, w] in [-1, 1] -> uint8 [..., h, w, 3] (rounded, clamped)."""
+    return frames.movedim(-3, -1).add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+
+
+class FaceAligner:
+    """Finds and aligns faces; dlib's models are loaded on first use (a second or so)."""
+
+    def __init__(self) -> None:
+        self._analyzer = None
+
+    @property
+    def analyzer(self):  # noqa: ANN201 - styletalker_core.data.preprocess.FaceAnalyzer
+        if self._analyzer is None:
+            from styletalker_core.data.preprocess import FaceAnalyzer
+
+            self._analyzer = FaceAnalyzer()
+        return self._analyzer
+
+    def landmarks(self, frame: np.ndarray) -> np.ndarray | None:
+        """The largest face's 68 landmarks [68, 2] in ``frame`` uint8 [h, w, 3], or None."""
+        from styletalker_core.data.preprocess.faces import choose_face
+
+        face, _ = choose_face(self.analyzer.faces(frame), "largest", min_face_size=0)
+        return None if face is None else face.landmarks
+
+    def crop(self, frame: np.ndarray, landmarks: np.ndarray, size: int) -> np.ndarray:
+        """FFHQ-aligned crop uint8 [size, size, 3] of the face with ``landmarks`` [68, 2]."""
+        from styletalker_core.data.preprocess import crop_face, ffhq_quad
+
+        return crop_face(frame, ffhq_quad(landmarks), size)
+
+
+def prepare_reference(path: str | Path, size: int, align: bool, aligner: FaceAligner) -> np.ndarray:
+    """The reference image at ``path`` as an aligned face uint8 [size, size, 3]."""
+    try:
+        image = read_image(path)
+    except MediaError as error:
+        raise media_error("reference", error) from None
+    if not align:
+        return resize_square(image, size)
+    points = aligner.landmarks(image)
+    if points is None:
+        raise InputError(f"reference: {path}: no face found; {NO_FACE_HINT}")
+    return aligner.crop(image, points, size)
+
+
+def _fill_gaps(found: list[np.ndarray | None]) -> np.ndarray:
+    """Per-frame landmarks with None replaced by the nearest frame's -> [t, 68, 2]."""
+    known = np.array([index for index, points in enumerate(found) if points is not None])
+    nearest = known[np.abs(np.arange(len(found))[:, None] - known[None, :]).argmin(axis=1)]
+    return np.stack([found[int(index)] for index in nearest])
+
+
+def prepare_motion_frames(path: str | Path, size: int, align: bool, aligner: FaceAligner, fps: float) -> np.ndarray:
+    """Frames of the motion video at ``path``, read at ``fps``, as aligned faces uint8 [t, size, size, 3]."""
+    from styletalker_core.data.preprocess import smooth_landmarks
+
+    try:
+        if not align:
+            frames = [resize_square(frame, size) for frame in iter_video_frames(path, fps=fps)]
+        else:
+            found = [aligner.landmarks(frame) for frame in iter_video_frames(path, fps=fps)]
+            if found and all(points is None for points in found):
+                raise InputError(f"motion: {path}: no face found in any of its {len(found)} frames; {NO_FACE_HINT}")
+            track = smooth_landmarks(_fill_gaps(found), SMOOTH_SIGMA) if found else []
+            frames = []
+            for index, frame in enumerate(iter_video_frames(path, fps=fps)):
+                if index >= len(track):
+                    break
+                frames.append(aligner.crop(frame, track[index], size))
+    except MediaError as error:
+        raise media_error("motion", error) from None
+    if not frames:
+        raise InputError(f"motion: {path}: the video has no frames; give a video of a talking face")
+    return np.stack(frames)

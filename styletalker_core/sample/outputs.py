@@ -1,0 +1,104 @@
+"""Output files of a sampling job: their names, the overwrite rule, and all-or-nothing writing.
+
+One sample is written to OUT as given; ``n > 1`` samples to OUT_0.mp4 .. OUT_{n-1}.mp4 (the
+index before the suffix). Every file is streamed into a temporary file beside it and renamed
+only when all of the job's files are complete, so a failure leaves no output behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+from styletalker_core.errors import StyleTalkerError
+from styletalker_core.media import VideoWriter
+
+LOG = logging.getLogger(__name__)
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")
+
+
+def output_paths(out: str | Path, num_samples: int) -> list[Path]:
+    """The files a job with ``num_samples`` samples writes: [out] or [out_0, out_1, ...]."""
+    out = Path(out)
+    if num_samples == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}_{index}{out.suffix}") for index in range(num_samples)]
+
+
+def check_outputs(paths: list[Path], overwrite: bool, inputs: list[Path]) -> None:
+    """Refuse names that are not mp4, that exist (unless ``overwrite``), or that are inputs of the job."""
+    for path in paths:
+        if path.suffix.lower() not in VIDEO_SUFFIXES:
+            raise StyleTalkerError(f"output {path}: give a name ending in .mp4")
+        if path.is_dir():
+            raise StyleTalkerError(f"output {path}: is a folder; give a file name ending in .mp4")
+        resolved = path.resolve()
+        if any(resolved == source.resolve() for source in inputs):
+            raise StyleTalkerError(f"output {path}: is also an input of this job; choose another output name")
+        if path.exists() and not overwrite:
+            raise StyleTalkerError(f"output {path}: already exists; pass --overwrite to replace it, or choose another name")
+
+
+class VideoSet:
+    """One streaming mp4 writer per sample, committed together.
+
+    Frames of every sample and the shared audio go in chunk by chunk (:meth:`write`); on
+    :meth:`close` each file is finished under its temporary name and then all are renamed.
+    On an error (leaving the ``with`` block by an exception) nothing appears under the real names.
+    """
+
+    def __init__(self, paths: list[Path], fps: int, sample_rate: int, crf: int, preset: str) -> None:
+        self.paths = paths
+        self.samples_per_frame = sample_rate // fps
+        token = secrets.token_hex(4)
+        self._staging = [path.with_name(f".{path.stem}.{token}.partial{path.suffix}") for path in paths]
+        self._writers = [VideoWriter(staging, fps=fps, sample_rate=sample_rate, crf=crf, preset=preset)
+                         for staging in self._staging]
+        self._audio_written = 0
+
+    def __enter__(self) -> VideoSet:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, trace: TracebackType | None) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
+
+    @property
+    def num_frames(self) -> int:
+        return self._writers[0].num_frames
+
+    def write(self, frames: np.ndarray, audio: np.ndarray) -> None:
+        """frames uint8 [n, t, h, w, 3] (n samples) and the whole mono audio [s]: the audio under these t frames is muxed."""
+        if frames.shape[0] != len(self._writers):
+            raise ValueError(f"expected frames of {len(self._writers)} samples, got {frames.shape[0]}")
+        stop = (self.num_frames + frames.shape[1]) * self.samples_per_frame
+        piece = audio[self._audio_written : stop]
+        for writer, sample in zip(self._writers, frames, strict=True):
+            writer.write_audio(piece)
+            writer.write_frames(sample)
+        self._audio_written += len(piece)
+
+    def close(self) -> list[Path]:
+        """Finish every file, then rename them all into place; returns the final paths."""
+        try:
+            for writer in self._writers:
+                writer.close()
+        except BaseException:
+            self.abort()
+            raise
+        for staging, path in zip(self._staging, self.paths, strict=True):
+            staging.replace(path)
+        return self.paths
+
+    def abort(self) -> None:
+        """Drop every file of the set (temporary and finished-but-not-renamed)."""
+        for writer in self._writers:
+            writer.abort()
+        for staging in self._staging:
+            staging.unlink(missing_ok=True)
