@@ -24,8 +24,6 @@ COMMAND_MODULES = (
     "styletalker_core.cli.evaluate_command",
     "styletalker_core.cli.sample_command",
     "styletalker_core.cli.demo_command",
-    "styletalker_core.cli.sample_command",
-    "styletalker_core.cli.demo_command",
     "styletalker_core.cli.convert_command",
 )
 
