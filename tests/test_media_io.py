@@ -82,6 +82,14 @@ def test_image_modes_convert_to_rgb_uint8(tmp_path: Path) -> None:
     Image.fromarray(deep).save(tmp_path / "gray16.png")
     assert np.array_equal(read_image(tmp_path / "gray16.png")[..., 0], gray)
 
+    deep_rgb = photo.astype(np.uint16) * 257  # 16-bit RGB PNG, written through FFmpeg's PNG encoder
+    with av.open(str(tmp_path / "rgb16.png"), "w", format="image2") as output:
+        stream = output.add_stream("png")
+        stream.width, stream.height, stream.pix_fmt = 128, 128, "rgb48be"
+        output.mux(stream.encode(av.VideoFrame.from_ndarray(deep_rgb, format="rgb48le")))
+        output.mux(stream.encode(None))
+    assert np.array_equal(read_image(tmp_path / "rgb16.png"), photo)
+
     rgba = np.dstack([photo, np.full(gray.shape, 255, np.uint8)])
     rgba[:10, :10, 3] = 0  # fully transparent corner
     Image.fromarray(rgba).save(tmp_path / "rgba.png")
@@ -133,6 +141,7 @@ def test_resampling_keeps_frequency_and_length(tmp_path: Path) -> None:
     [
         ("speech.mp3", "libmp3lame", None, 44100, 2),
         ("speech.m4a", "aac", "mp4", 48000, 1),
+        ("speech.aac", "aac", "adts", 22050, 2),
         ("speech.ogg", "libopus", "ogg", 48000, 2),
         ("speech_vorbis.ogg", "vorbis", "ogg", 44100, 2),
     ],
@@ -143,7 +152,8 @@ def test_compressed_formats_decode_to_16k_mono(tmp_path: Path, name: str, codec:
     encode_audio(path, wave, rate, codec, channels, container)
     assert probe_audio(path).channels == channels
     back = read_audio(path)
-    assert abs(len(back) - 1.5 * SR) < 0.05 * SR  # codec padding is at most a few frames
+    # codec padding is at most a few frames; raw ADTS streams also keep the encoder priming (no container record)
+    assert abs(len(back) - 1.5 * SR) < (0.1 if container == "adts" else 0.05) * SR
     assert abs(dominant_frequency(back, SR) - 1000.0) < 2.0
     middle = back[SR // 4 : SR]
     assert abs(np.sqrt(np.mean(middle**2)) - 0.3 / np.sqrt(2)) < 0.02  # stereo averaged, not summed
