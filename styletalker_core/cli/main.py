@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "styletalker_core.cli.preprocess_command",
     "styletalker_core.cli.train_command",
     "styletalker_core.cli.evaluate_command",
+    "styletalker_core.cli.ablate_command",
     "styletalker_core.cli.sample_command",
     "styletalker_core.cli.demo_command",
     "styletalker_core.cli.convert_command",
