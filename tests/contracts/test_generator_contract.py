@@ -29,7 +29,7 @@ def inputs(generator: Generator, batch: int, seed: int = 1) -> tuple[torch.Tenso
 
 
 def test_builtin_generators_are_registered():
-    assert "stylegan2" in IDS
+    assert {"stylegan2", "stylegan3"} <= set(IDS)
 
 
 @pytest.mark.parametrize("entry", GENERATORS, ids=IDS)

@@ -1,0 +1,106 @@
+"""Converter ``nvlabs-stylegan3``: NVlabs StyleGAN3 network pickles (configs T and R) ->
+stylegan3 generator; the pickle's discriminator (a StyleGAN2 one) goes through the
+registered ``nvlabs-stylegan2`` converter.
+
+Options come from the recorded ``_init_kwargs`` of G_ema; our parameter and buffer names
+equal NVlabs' below ``mapping_network.`` and ``synthesis_network.`` (the designed filters
+are carried over as stored).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from styletalker_core.checkpoint.convert import ConversionError, KeyTable, Rename
+from styletalker_core.checkpoint.nvlabs_pickle import PersistentRecord, load_nvlabs_pickle, looks_like_nvlabs_pickle
+from styletalker_core.interfaces import ComponentSource, Converter
+
+logger = logging.getLogger(__name__)
+
+GENERATOR_TABLE = KeyTable([
+    Rename("mapping.{rest}", "mapping_network.{rest}"),
+    Rename("synthesis.{rest}", "synthesis_network.{rest}"),
+])
+
+SYNTHESIS_OPTIONS = {
+    "channel_base": 32768, "channel_max": 512, "num_layers": 14, "num_critical": 2, "first_cutoff": 2.0,
+    "first_stopband": 2 ** 2.1, "last_stopband_rel": 2 ** 0.3, "margin_size": 10, "output_scale": 0.25,
+    "filter_size": 6, "lrelu_upsampling": 2, "conv_clamp": 256, "magnitude_ema_beta": 0.999,
+}
+IGNORED = frozenset({"num_fp16_res"})
+
+
+def generator_options(record: PersistentRecord, source: str) -> dict[str, Any]:
+    kwargs = dict(record.init_kwargs)
+    kwargs.update(kwargs.pop("synthesis_kwargs", None) or {})
+    mapping = dict(kwargs.pop("mapping_kwargs", None) or {})
+    where = f"{source} G_ema"
+    conv_kernel = kwargs.pop("conv_kernel", 3)
+    radial = bool(kwargs.pop("use_radial_filters", False))
+    if (conv_kernel, radial) not in ((3, False), (1, True)):
+        raise ConversionError(
+            f"{where}: conv_kernel={conv_kernel} with use_radial_filters={radial} is neither config T (3, False) "
+            "nor config R (1, True)"
+        )
+    options: dict[str, Any] = {"config": "t" if conv_kernel == 3 else "r"}
+    required = {"img_resolution", "z_dim", "w_dim"}
+    missing = sorted(required - set(kwargs))
+    if missing:
+        raise ConversionError(f"{where}: {', '.join(missing)} not recorded")
+    names = {"img_resolution": "resolution", "z_dim": "z_dim", "w_dim": "w_dim", "c_dim": "c_dim",
+             "img_channels": "img_channels"}
+    options.update({"c_dim": 0, "img_channels": 3})
+    unknown = []
+    for key, value in kwargs.items():
+        if key in names:
+            options[names[key]] = value
+        elif key in SYNTHESIS_OPTIONS:
+            options[key] = float(value) if isinstance(SYNTHESIS_OPTIONS[key], float) else value
+        elif key not in IGNORED:
+            unknown.append(f"{key}={value!r}")
+    for key, value in mapping.items():
+        if key == "num_layers":
+            options["mapping_layers"] = value
+        elif key == "lr_multiplier":
+            options["mapping_lr_multiplier"] = float(value)
+        elif key == "w_avg_beta":
+            options["w_avg_beta"] = float(value)
+        else:
+            unknown.append(f"mapping_kwargs.{key}={value!r}")
+    if unknown:
+        raise ConversionError(f"{where}: unsupported settings " + ", ".join(unknown))
+    options.setdefault("mapping_layers", 2)
+    return options
+
+
+class NvlabsStyleGAN3Converter(Converter):
+    """NVlabs StyleGAN3 network pickle (.pkl, configs T and R) -> stylegan3 generator (+ stylegan2 discriminator)."""
+
+    description = "NVlabs StyleGAN3 .pkl (configs T and R): G_ema and D"
+
+    def detect(self, path: Path) -> bool:
+        return looks_like_nvlabs_pickle(path, b"SynthesisInput")
+
+    def read(self, path: Path) -> list[ComponentSource]:
+        data = load_nvlabs_pickle(path)
+        generator = data.get("G_ema")
+        if not isinstance(generator, PersistentRecord):
+            raise ConversionError(f"{path}: no network 'G_ema' in this pickle (keys: {', '.join(map(str, data))})")
+        synthesis = generator.child("synthesis")
+        if synthesis is None or synthesis.child("input") is None:
+            raise ConversionError(f"{path}: G_ema is not a StyleGAN3 generator; use --format nvlabs-stylegan2")
+        sources = [ComponentSource(
+            "generator", "generator", "stylegan3", generator_options(generator, str(path)),
+            generator.state_dict(), GENERATOR_TABLE, notes={"network": "G_ema"},
+        )]
+        if isinstance(data.get("D"), PersistentRecord):
+            from styletalker_core.plugins import get_registries
+
+            registry = get_registries()["converter"]
+            if "nvlabs-stylegan2" in registry:
+                sources.append(registry.build("nvlabs-stylegan2").discriminator_source(data["D"], path))
+            else:
+                logger.warning("%s: the discriminator needs the nvlabs-stylegan2 converter; skipped", path)
+        return sources
