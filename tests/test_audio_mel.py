@@ -78,10 +78,10 @@ def test_an_impulse_at_second_s_shows_in_frame_25s():
 
 def test_chunked_equals_whole_for_long_audio():
     encoder = small()
-    wave = torch.randn(2, 12 * SR, generator=torch.Generator().manual_seed(5)) * 0.3
+    wave = torch.randn(1, 8 * SR, generator=torch.Generator().manual_seed(5)) * 0.3
     with torch.no_grad():
-        whole = encoder.features(wave, 300)
-        for chunk in (37, 100, 299):
-            assert torch.allclose(encoder.features_chunked(wave, 300, chunk_frames=chunk), whole, atol=1e-5)
+        whole = encoder.features(wave, 200)
+        for chunk in (37, 130):
+            assert torch.allclose(encoder.features_chunked(wave, 200, chunk_frames=chunk), whole, atol=1e-5)
         # too little overlap is visibly not exact: the receptive field matters
-        assert not torch.allclose(encoder.features_chunked(wave, 300, chunk_frames=37, overlap_frames=0), whole, atol=1e-5)
+        assert not torch.allclose(encoder.features_chunked(wave, 200, chunk_frames=37, overlap_frames=0), whole, atol=1e-5)

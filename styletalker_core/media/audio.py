@@ -16,6 +16,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 
+from styletalker_core.media.container import open_input, stream_duration
 from styletalker_core.media.errors import MediaError, NoAudioTrackError
 
 SAMPLE_RATE = 16000
@@ -32,17 +33,6 @@ class AudioInfo:
     codec: str
 
 
-def _open(path: Path):  # noqa: ANN202 - av.container.InputContainer
-    import av
-
-    if not path.is_file():
-        raise MediaError(f"{path}: no such file", reason="missing")
-    try:
-        return av.open(str(path))
-    except (av.error.FFmpegError, OSError, ValueError) as error:
-        raise MediaError(f"{path}: not a readable media file ({error})") from None
-
-
 def _audio_stream(container, path: Path):  # noqa: ANN001, ANN202
     if not container.streams.audio:
         raise NoAudioTrackError(f"{path}: has no audio track; give a file with sound")
@@ -52,11 +42,9 @@ def _audio_stream(container, path: Path):  # noqa: ANN001, ANN202
 def probe_audio(path: str | Path) -> AudioInfo:
     """Sample rate, channel count, duration and codec of the first audio track of ``path``."""
     path = Path(path)
-    with _open(path) as container:
+    with open_input(path, "media") as container:
         stream = _audio_stream(container, path)
-        duration = float(stream.duration * stream.time_base) if stream.duration is not None and stream.time_base else None
-        if duration is None and container.duration is not None:
-            duration = container.duration / 1_000_000
+        duration = stream_duration(container, stream)
         return AudioInfo(int(stream.rate or 0), int(stream.channels or 0), duration, stream.codec_context.name)
 
 
@@ -79,7 +67,7 @@ def iter_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, chunk_samples: 
     import av
 
     path = Path(path)
-    with _open(path) as container:
+    with open_input(path, "media") as container:
         stream = _audio_stream(container, path)
         limit = _recorded_length(container, stream, sample_rate)
         resampler = av.AudioResampler(format="fltp", rate=sample_rate)

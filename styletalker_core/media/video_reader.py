@@ -16,6 +16,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 
+from styletalker_core.media.container import open_input, stream_duration
 from styletalker_core.media.errors import MediaError, NoVideoTrackError
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".flv")
@@ -34,17 +35,6 @@ class VideoInfo:
     codec: str
 
 
-def _open(path: Path):  # noqa: ANN202
-    import av
-
-    if not path.is_file():
-        raise MediaError(f"{path}: no such file", reason="missing")
-    try:
-        return av.open(str(path))
-    except (av.error.FFmpegError, OSError, ValueError) as error:
-        raise MediaError(f"{path}: not a readable video file ({error})") from None
-
-
 def _video_stream(container, path: Path):  # noqa: ANN001, ANN202
     if not container.streams.video:
         raise NoVideoTrackError(f"{path}: has no video track")
@@ -54,14 +44,10 @@ def _video_stream(container, path: Path):  # noqa: ANN001, ANN202
 def probe_video(path: str | Path) -> VideoInfo:
     """Size, frame rate, duration, frame count and audio presence of ``path``."""
     path = Path(path)
-    with _open(path) as container:
+    with open_input(path, "video") as container:
         stream = _video_stream(container, path)
         fps = float(stream.average_rate or stream.guessed_rate or 0)
-        duration = None
-        if stream.duration is not None and stream.time_base:
-            duration = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            duration = container.duration / 1_000_000
+        duration = stream_duration(container, stream)
         return VideoInfo(
             width=int(stream.codec_context.width),
             height=int(stream.codec_context.height),
@@ -85,7 +71,7 @@ def iter_video_frames(
     import av
 
     path = Path(path)
-    with _open(path) as container:
+    with open_input(path, "video") as container:
         stream = _video_stream(container, path)
         stream.thread_type = "AUTO"
         native = stream.average_rate or stream.guessed_rate or Fraction(25)
