@@ -12,12 +12,12 @@ import numpy as np
 import torch
 from safetensors import safe_open
 
+from styletalker_core.data.latent_cache import LATENT_KEY
 from styletalker_core.data.shards import ShardReader, latent_path
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.interfaces import ClipDataset
 
 REFERENCE_MODES = ("none", "random", "first")
-LATENT_KEY = "ws"
 
 
 class ShardedClipDataset(ClipDataset):
@@ -30,8 +30,8 @@ class ShardedClipDataset(ClipDataset):
     Optional: labels (dict name -> [t, ...]) when ``labels`` and every selected clip has them;
     landmarks [t, 68, 2] when ``landmarks``; reference_frame [3, h, w] when ``reference`` is
     "random" (any frame of the clip) or "first"; ws [t, l, w] and reference_ws [l, w] from the
-    W+ latent cache named ``latent_cache`` (files ``latents/<cache>/<clip_id>.safetensors``
-    holding float32 ``ws`` [frames, l, w]).
+    W+ latent cache named ``latent_cache`` (written by ``styletalker data encode``: files
+    ``latents/<cache>/<clip_id>.safetensors`` holding ``ws`` [frames, l, w]), served as float32.
 
     Selection: ``split`` keeps clips whose ``meta["split"]`` equals it; ``clip_ids`` keeps the
     listed clips; clips shorter than ``max(window_frames, min_frames)`` are left out.
