@@ -70,3 +70,35 @@ def toy_components(registries: Registries, flow: str = "affine_coupling", backbo
             "autoregressive", {"z_dim": 4, "hidden": 16, "audio_hidden": 8, "backbone": backbone, "window": 6,
                                "heads": 2, "flow": flow_table}), feature_dim=audio.feature_dim),
     }
+
+
+def toy_clip(clip_id: str, frames: int, resolution: int, seed: int, split: str = "train"):
+    """A clip whose lower half brightens with the audio's loudness (a 'mouth') and whose upper half
+    drifts smoothly (a 'pose'): frames uint8 [t, r, r, 3], audio [t * 640] at 16 kHz."""
+    import numpy as np
+
+    from styletalker_core.data.shards import Clip
+
+    rng = np.random.default_rng(seed)
+    loudness = np.clip(np.convolve(rng.random(frames + 4), np.ones(5) / 5, mode="valid")[:frames] * 2 - 0.4, 0, 1)
+    audio = (rng.standard_normal((frames, 640)) * loudness[:, None] * 0.3).astype(np.float32).reshape(-1)
+    pose = np.cumsum(rng.standard_normal(frames)) * 0.05
+    image = np.zeros((frames, resolution, resolution, 3), dtype=np.float32)
+    image[:, : resolution // 2] = 0.5 + 0.3 * np.tanh(pose)[:, None, None, None]
+    image[:, resolution // 2:] = 0.1 + 0.8 * loudness[:, None, None, None]
+    image[..., 0] += 0.1 * (seed % 3)  # identity: a tint
+    pixels = (np.clip(image, 0, 1) * 255).astype(np.uint8)
+    labels = {"mouth_open": loudness.astype(np.float32), "yaw": pose.astype(np.float32)}
+    return Clip(clip_id, pixels, audio, labels=labels, meta={"split": split})
+
+
+def write_toy_dataset(root, clips: int = 6, frames: int = 60, resolution: int = 16) -> str:
+    """A sharded dataset of toy clips (the last third in split 'val'); returns its folder."""
+    from styletalker_core.data.shards import ShardWriter
+
+    writer = ShardWriter(root)
+    items = [toy_clip(f"clip{i}", frames, resolution, seed=i, split="val" if i >= 2 * clips // 3 else "train")
+             for i in range(clips)]
+    writer.write("shard0", items)
+    writer.finalize()
+    return str(root)

@@ -8,10 +8,13 @@ from styletalker_core.registry import Registrar
 
 @hookimpl
 def styletalker_register(registrar: Registrar) -> None:
-    """lip_mapper ``conv``, motion_vae ``sequential``, prior ``autoregressive``; dimensions
-    (num_ws, w_dim, feature_dim) are wired from the generator and audio encoder."""
+    """lip_mapper ``conv``, motion_vae ``sequential``, prior ``autoregressive`` (dimensions num_ws,
+    w_dim, feature_dim, z_dim are wired from the other components); stages ``styletalker_main``
+    and ``prior_only``."""
     from styletalker_motion.lip_mapper import ConvLipMapper
     from styletalker_motion.prior import AutoregressivePrior
+    from styletalker_motion.stage_main import StyleTalkerMainStage
+    from styletalker_motion.stage_prior import PriorOnlyStage
     from styletalker_motion.vae import SequentialMotionVAE
 
     dims = {"num_ws": 3, "w_dim": 8, "feature_dim": 6}
@@ -22,3 +25,5 @@ def styletalker_register(registrar: Registrar) -> None:
     registrar.register("prior", "autoregressive", AutoregressivePrior,
                        example_options={"feature_dim": 6, "z_dim": 4, "hidden": 16, "audio_hidden": 8,
                                         "flow": {"name": "affine_coupling", "steps": 2, "hidden": 8}})
+    registrar.register("stage", "styletalker_main", StyleTalkerMainStage)
+    registrar.register("stage", "prior_only", PriorOnlyStage)

@@ -17,6 +17,13 @@ from styletalker_motion.backbones import build_backbone
 LOG_2PI = math.log(2 * math.pi)
 
 
+def standard_normal(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """N(0, 1) noise shaped like ``like``, drawn on the generator's device (a CPU generator can drive
+    sampling on a GPU) and moved to ``like``'s device."""
+    device = generator.device if generator is not None else like.device
+    return torch.randn(like.shape, generator=generator, device=device, dtype=like.dtype).to(like.device)
+
+
 @attrs.define
 class PriorState:
     """Carried between chunks: backbone state, the last z [b, z], the last audio frames [b, history, c]."""
@@ -93,7 +100,7 @@ class AutoregressivePrior(Prior):
         for step in range(t):
             hidden, backbone_state = self.backbone.step(torch.cat([last, conditioning[:, step]], dim=-1), backbone_state)
             mean, log_sigma = self._gaussian(hidden)
-            noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+            noise = standard_normal(mean, generator)
             last, _ = self.flow(mean + temperature * log_sigma.exp() * noise, hidden)
             samples.append(last)
         z = torch.stack(samples, dim=1) if samples else audio_features.new_zeros(b, 0, self.z_dim)

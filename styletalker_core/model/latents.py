@@ -26,7 +26,8 @@ def compose(w_id: torch.Tensor, dw_lip: torch.Tensor, dw_mot: torch.Tensor | Non
 
 def reparameterize(mean: torch.Tensor, log_var: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """A sample of N(mean, exp(log_var)) that gradients pass through: [..., z]."""
-    noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+    device = generator.device if generator is not None else mean.device
+    noise = torch.randn(mean.shape, generator=generator, device=device, dtype=mean.dtype).to(mean.device)
     return mean + (0.5 * log_var).exp() * noise
 
 

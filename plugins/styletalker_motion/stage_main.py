@@ -1,0 +1,186 @@
+"""Stage ``styletalker_main``: lip mapper, motion VAE and flow prior trained together."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+
+from styletalker_core.interfaces.stage import OptimizerGroup, Phase, TrainingStage
+from styletalker_core.losses import build_perceptual_loss
+from styletalker_core.model import TalkingHead, motion_kl, sync_loss
+from styletalker_motion.assembly import talking_head_from_context
+from styletalker_motion.batches import audio_context_frames, batch_latents
+from styletalker_motion.heldout import heldout_scores
+
+
+class StyleTalkerMainStage(TrainingStage):
+    """L = rec * L1(x_hat, x) + perceptual * P(x_hat, x) + latent * ||w_hat - w||^2 + sync * L_sync
+    + kl * KL(q || p) [+ adversarial * non-saturating GAN loss].
+
+    Per step each clip's whole window is composed in W+ (latent and KL terms); a random run of
+    ``render_frames`` consecutive frames (0: all) is rendered by the generator for the image
+    terms. The KL is the single-sample Monte-Carlo E_q[log q(z) - log p(z)] against the flow
+    prior, per frame, reaching full weight after ``kl_warmup_steps``. L_sync is the
+    cross-entropy of the true offset among -sync_max_offset..sync_max_offset under the
+    frozen lip-sync discriminator. ``posterior_audio_dropout`` hides the audio from the
+    posterior for that share of clips, so motion sources without audio are in distribution.
+    The generator is fine-tuned only with ``train_generator`` (at ``generator_lr_scale``); the
+    adversarial term needs ``[model.discriminator]``.
+    """
+
+    def __init__(
+        self,
+        rec_weight: float = 1.0,
+        perceptual_weight: float = 1.0,
+        perceptual: Literal["auto", "lpips", "ms_ssim"] = "auto",
+        lpips_weights: str = "",
+        latent_weight: float = 1.0,
+        sync_weight: float = 0.1,
+        sync_max_offset: int = 5,
+        kl_weight: float = 0.01,
+        kl_warmup_steps: int = 0,
+        adversarial_weight: float = 0.0,
+        r1_gamma: float = 1.0,
+        render_frames: int = 8,
+        train_generator: bool = False,
+        generator_lr_scale: float = 0.1,
+        train_audio_encoder: bool = True,
+        posterior_audio_dropout: float = 0.25,
+        eval_clips: int = 16,
+    ) -> None:
+        self.rec_weight, self.perceptual_weight, self.latent_weight = rec_weight, perceptual_weight, latent_weight
+        self.perceptual_kind, self.lpips_weights = perceptual, lpips_weights
+        self.sync_weight, self.sync_max_offset = sync_weight, sync_max_offset
+        self.kl_weight, self.kl_warmup_steps = kl_weight, kl_warmup_steps
+        self.adversarial_weight, self.r1_gamma = adversarial_weight, r1_gamma
+        self.render_frames = render_frames
+        self.train_generator, self.generator_lr_scale = train_generator, generator_lr_scale
+        self.train_audio_encoder = train_audio_encoder
+        self.posterior_audio_dropout = posterior_audio_dropout
+        self.eval_clips = eval_clips
+        self._fake: torch.Tensor | None = None
+
+    # -- set-up ----------------------------------------------------------------------------
+    def setup(self, context: Any) -> None:
+        self.context = context
+        self.head: TalkingHead = talking_head_from_context(context)
+        self.head.generator.requires_grad_(self.train_generator)
+        if not self.train_generator:
+            self.head.generator.eval()
+        self.head.image_encoder.requires_grad_(False).eval()
+        if not self.train_audio_encoder:
+            self.head.audio_encoder.requires_grad_(False)
+        self.sync_discriminator = None
+        if self.sync_weight > 0 or context.has_component("lipsync_discriminator"):
+            self.sync_discriminator = context.component("lipsync_discriminator").requires_grad_(False).eval()
+        self.discriminator = context.component("discriminator") if self.adversarial_weight > 0 else None
+        needs_images = self.rec_weight > 0 or self.perceptual_weight > 0 or self.sync_weight > 0 or self.discriminator
+        self.perceptual = None
+        if self.perceptual_weight > 0:
+            self.perceptual = build_perceptual_loss(self.perceptual_kind, self.lpips_weights or None).to(context.device)
+        self.needs_images = bool(needs_images)
+        self.data = context.dataset("train")
+        self.val = context.dataset("val") if context.recipe.data.val is not None else None
+
+    def dataset(self) -> Dataset:
+        return self.data
+
+    def trainable(self) -> dict[str, nn.Module]:
+        modules: dict[str, nn.Module] = {"lip_mapper": self.head.lip_mapper, "motion_vae": self.head.motion_vae,
+                                         "prior": self.head.prior}
+        if any(p.requires_grad for p in self.head.audio_encoder.parameters()):
+            modules["audio_encoder"] = self.head.audio_encoder
+        if self.train_generator:
+            modules["generator"] = self.head.generator
+        if self.discriminator is not None:
+            modules["discriminator"] = self.discriminator
+        return modules
+
+    def optimizer_groups(self) -> dict[str, OptimizerGroup]:
+        def params(*modules: nn.Module) -> list[nn.Parameter]:
+            return [p for module in modules for p in module.parameters() if p.requires_grad]
+
+        main = [self.head.lip_mapper, self.head.motion_vae, self.head.prior, self.head.audio_encoder]
+        groups = {"main": OptimizerGroup(params(*main))}
+        if self.train_generator:
+            groups["generator"] = OptimizerGroup(params(self.head.generator), lr_scale=self.generator_lr_scale)
+        if self.discriminator is not None:
+            groups["discriminator"] = OptimizerGroup(params(self.discriminator), betas=(0.0, 0.99))
+        return groups
+
+    def phases(self, step: int) -> list[Phase]:
+        phases = [Phase("main")]
+        if self.train_generator:
+            phases = [Phase("main", "main"), Phase("generator", "generator")]
+        if self.discriminator is not None:
+            phases.append(Phase("discriminator", "discriminator"))
+        return phases
+
+    # -- losses ----------------------------------------------------------------------------
+    def loss(self, phase: str, batch: dict[str, Any], step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        if phase == "discriminator":
+            return self._discriminator_loss(batch)
+        return self._model_loss(batch, step)
+
+    def _model_loss(self, batch: dict[str, Any], step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        frames = batch["frames"]
+        b, t = frames.shape[:2]
+        ws, w_id = batch_latents(batch, self.head.image_encoder)
+        context = audio_context_frames(batch, t, self.head.samples_per_frame)
+        keep_audio = torch.rand(b, device=frames.device) >= self.posterior_audio_dropout
+        out = self.head.training_latents(ws, w_id, batch["audio"], context, posterior_audio=keep_audio)
+        latent = ((out.ws - ws) ** 2).mean()
+        kl = motion_kl(self.head.prior, out.z, out.mean, out.log_var, out.features, out.future).mean()
+        kl_scale = min(1.0, (step + 1) / self.kl_warmup_steps) if self.kl_warmup_steps > 0 else 1.0
+        total = self.latent_weight * latent + kl_scale * self.kl_weight * kl
+        values = {"latent": float(latent.detach()), "kl": float(kl.detach())}
+        if self.needs_images:
+            count = t if self.render_frames <= 0 else min(self.render_frames, t)
+            first = int(torch.randint(0, t - count + 1, ()))
+            fake = self.head.generator.synthesis(out.ws[:, first:first + count].flatten(0, 1), noise_mode="const")
+            real = frames[:, first:first + count].flatten(0, 1)
+            l1 = (fake - real).abs().mean()
+            total = total + self.rec_weight * l1
+            values["l1"] = float(l1.detach())
+            if self.perceptual is not None:
+                perceptual = self.perceptual(fake, real).mean()
+                total = total + self.perceptual_weight * perceptual
+                values["perceptual"] = float(perceptual.detach())
+            if self.sync_weight > 0 and self.sync_discriminator is not None:
+                sync, accuracy = sync_loss(self.sync_discriminator, fake.unflatten(0, (b, count)), batch["audio"],
+                                           context + first, self.sync_max_offset)
+                total = total + self.sync_weight * sync
+                values.update(sync=float(sync.detach()), sync_accuracy=float(accuracy))
+            if self.discriminator is not None:
+                adversarial = F.softplus(-self.discriminator(fake)).mean()
+                total = total + self.adversarial_weight * adversarial
+                values["adversarial"] = float(adversarial.detach())
+                self._fake = fake.detach()
+        return total, values
+
+    def _discriminator_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        assert self.discriminator is not None and self._fake is not None
+        real = batch["frames"].flatten(0, 1)[: len(self._fake)].detach().requires_grad_(self.r1_gamma > 0)
+        real_logits = self.discriminator(real)
+        loss = F.softplus(self.discriminator(self._fake)).mean() + F.softplus(-real_logits).mean()
+        values = {"d_loss": float(loss.detach())}
+        if self.r1_gamma > 0:
+            (gradient,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+            r1 = gradient.pow(2).flatten(1).sum(1).mean()
+            loss = loss + 0.5 * self.r1_gamma * r1
+            values["r1"] = float(r1.detach())
+        return loss, values
+
+    # -- results ---------------------------------------------------------------------------
+    def evaluate(self) -> dict[str, float]:
+        if self.val is None:
+            return {}
+        return heldout_scores(self.head, self.val, self.eval_clips, self.context.device,
+                              discriminator=self.sync_discriminator, seed=self.context.recipe.seed)
+
+    def outputs(self) -> dict[str, nn.Module]:
+        return self.trainable()
