@@ -176,6 +176,9 @@ def test_face_policy_and_per_clip_drop_report(tmp_path, analyzer):
     assert [c["num_frames"] for c in gap_report["clips"]] == [4, 5]
     assert gap_report["dropped"] == {"no_face": 3} and gap_report["dropped_ranges"] == [[4, 7, "no_face"]]
     assert runs["fail"]["gap.mp4"]["reason"] == "face_policy" and "frame 4" in runs["fail"]["gap.mp4"]["message"]
+    short = preprocess_folder(tmp_path / "gaps", tmp_path / "short", PreprocessSettings(resolution=32, min_clip_frames=5), progress=False)
+    assert short["videos"][0]["dropped"] == {"no_face": 3, "short_segment": 4}
+    assert short["videos"][0]["dropped_ranges"] == [[0, 4, "short_segment"], [4, 7, "no_face"]]
 
 
 def test_resume_skips_finished_videos_and_settings_must_match(tmp_path, capsys):

@@ -114,7 +114,9 @@ def process_video(job: VideoJob, writer: ShardWriter, settings: PreprocessSettin
         raise VideoFailure("no_frames", f"{job.path}: no video frames could be decoded")
     segments, parts = _plan_clips(reasons, settings)
     dropped = {reason: reasons.count(reason) for reason in sorted(set(reasons) - {""})}
-    short = sum(stop - start for start, stop, reason in _runs(reasons) if not reason) - sum(b - a for a, b in segments)
+    # usable runs too short to make a clip are dropped as well
+    dropped_ranges = [[a, b, r or "short_segment"] for a, b, r in _runs(reasons) if r or (a, b) not in segments]
+    short = sum(b - a for a, b, r in dropped_ranges if r == "short_segment")
     if short:
         dropped["short_segment"] = short
     if not parts:
@@ -166,7 +168,7 @@ def process_video(job: VideoJob, writer: ShardWriter, settings: PreprocessSettin
         "frames": len(reasons),
         "frames_kept": sum(c["num_frames"] for c in clips),
         "dropped": dropped,
-        "dropped_ranges": [[a, b, r] for a, b, r in _runs(reasons) if r],
+        "dropped_ranges": dropped_ranges,
         "audio_seconds": round(audio.size / SAMPLE_RATE, 3),
         "video_seconds": round(len(reasons) / FPS, 3),
         "source_fps": round(info.fps, 3),
