@@ -20,7 +20,7 @@ import torch
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.media import MediaError, iter_video_frames, read_image
 
-SMOOTH_SIGMA = 2.0  # frames; landmark smoothing of motion videos
+SMOOTH_SIGMA = 1.0  # frames; landmark smoothing of motion videos (its renormalised ends lag a moving face)
 NO_FACE_HINT = "give one with a clearly visible frontal face, or pass --no-align if it is already an aligned face crop"
 
 
@@ -73,12 +73,20 @@ class FaceAligner:
             self._analyzer = FaceAnalyzer()
         return self._analyzer
 
-    def landmarks(self, frame: np.ndarray) -> np.ndarray | None:
-        """The largest face's 68 landmarks [68, 2] in ``frame`` uint8 [h, w, 3], or None."""
-        from styletalker_core.data.preprocess.faces import choose_face
+    def landmarks(self, frame: np.ndarray, near: np.ndarray | None = None) -> np.ndarray | None:
+        """68 landmarks [68, 2] of a face in ``frame`` uint8 [h, w, 3], or None when there is none.
 
-        face, _ = choose_face(self.analyzer.faces(frame), "largest", min_face_size=0)
-        return None if face is None else face.landmarks
+        The face the detector is surest of (false detections in clothing or backgrounds score
+        low), or with ``near`` (landmarks [68, 2] of the previous frame) the face whose centre
+        is closest to those, so a video follows one person.
+        """
+        faces = self.analyzer.faces(frame)
+        if not faces:
+            return None
+        if near is None:
+            return max(faces, key=lambda face: face.score).landmarks
+        centre = near.mean(axis=0)
+        return min(faces, key=lambda face: float(np.linalg.norm(face.landmarks.mean(axis=0) - centre))).landmarks
 
     def crop(self, frame: np.ndarray, landmarks: np.ndarray, size: int) -> np.ndarray:
         """FFHQ-aligned crop uint8 [size, size, 3] of the face with ``landmarks`` [68, 2]."""
@@ -116,7 +124,11 @@ def prepare_motion_frames(path: str | Path, size: int, align: bool, aligner: Fac
         if not align:
             frames = [resize_square(frame, size) for frame in iter_video_frames(path, fps=fps)]
         else:
-            found = [aligner.landmarks(frame) for frame in iter_video_frames(path, fps=fps)]
+            found: list[np.ndarray | None] = []
+            previous = None
+            for frame in iter_video_frames(path, fps=fps):
+                found.append(aligner.landmarks(frame, near=previous))
+                previous = found[-1] if found[-1] is not None else previous
             if found and all(points is None for points in found):
                 raise InputError(f"motion: {path}: no face found in any of its {len(found)} frames; {NO_FACE_HINT}")
             track = smooth_landmarks(_fill_gaps(found), SMOOTH_SIGMA) if found else []
