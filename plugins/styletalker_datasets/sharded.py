@@ -21,8 +21,7 @@ REFERENCE_MODES = ("none", "random", "first")
 
 
 class ShardedClipDataset(ClipDataset):
-    """Windows of ``window_frames`` frames from a dataset folder written by ``styletalker preprocess``
-    or ``styletalker data synth``.
+    """Random windows of clips from a sharded clip dataset (made by styletalker preprocess or data synth).
 
     Each item: frames [t, 3, h, w] float in [-1, 1]; audio [s] float at 16 kHz covering the
     window plus ``audio_context_frames`` frames on each side (zeros beyond the clip's ends),
