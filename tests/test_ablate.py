@@ -1,0 +1,267 @@
+"""`styletalker ablate` on two tiny test-only recipes (a toy talking head whose prior is a GRU or an LSTM).
+
+The recipes use the toy generator and encoder of test_talking_head_toys, real audio encoder,
+lip mapper, motion VAE and prior plugins, and one test-only training stage (below) that fits
+the encoder and generator as an autoencoder for a few steps. Data: a hand-made clip dataset
+of synthetic-domain renders (2 training, 2 held-out clips).
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sample_toys import speech_like
+from styletalker_core.ablate import AblationSettings, fitted_indices, generate_items, load_clips, run_ablation
+from styletalker_core.ablate.report import best_runs, cell
+from styletalker_core.cli.main import main
+from styletalker_core.data.shards import Clip, ShardWriter
+from styletalker_core.data.synthetic import IDENTITY_DIM, render_faces
+from styletalker_core.errors import StyleTalkerError
+from styletalker_core.evaluate.report import Summary
+from styletalker_core.interfaces.stage import TrainingStage
+from styletalker_core.model import TalkingHead
+from styletalker_core.registry import Origin, Registries
+from test_talking_head_toys import toy_registries
+
+ORIGIN = Origin("styletalker-tests", "0.0.0", "tests.test_ablate")
+FRAMES = 20
+
+
+class ToyAutoencodeStage(TrainingStage):
+    """Fits image_encoder and generator to reconstruct dataset frames (L1 at the generator's resolution);
+    outputs every role of the model (the others as initialised), so the run's model is fixed by its stage."""
+
+    def setup(self, context: Any) -> None:
+        self.generator = context.component("generator")
+        self.encoder = context.component("image_encoder")
+        self.others = {role: context.component(role) for role in ("audio_encoder", "lip_mapper", "motion_vae", "prior")}
+        self.data = context.dataset("train")
+
+    def dataset(self) -> Any:
+        return self.data
+
+    def trainable(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator, "image_encoder": self.encoder}
+
+    def loss(self, phase: str, batch: dict[str, Any], step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        images = batch["frames"].flatten(0, 1)
+        images = F.interpolate(images, size=(self.generator.resolution,) * 2, mode="area")
+        loss = (self.generator.synthesis(self.encoder.encode(images)) - images).abs().mean()
+        return loss, {"l1": float(loss.detach())}
+
+    def outputs(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator, "image_encoder": self.encoder, **self.others}
+
+
+@pytest.fixture(scope="module")
+def registries() -> Registries:
+    registries = toy_registries()
+    registries["stage"].register("toy_autoencode", ToyAutoencodeStage, ORIGIN)
+    return registries
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4 clips of 20 frames at 32 px with labels; the last two held out."""
+    root = tmp_path_factory.mktemp("clips")
+    clips = []
+    for index in range(4):
+        generator = torch.Generator().manual_seed(index)
+        t = torch.arange(FRAMES, dtype=torch.float32)
+        labels = {
+            "pose": torch.stack([8 * torch.sin(t / 4 + index), 4 * torch.cos(t / 5), 3 * torch.sin(t / 6)], -1),
+            "eye_open": torch.ones(FRAMES), "mouth_open": 0.5 + 0.5 * torch.sin(t / 2 + index),
+            "mouth_width": torch.full((FRAMES,), 0.5), "identity": torch.rand(IDENTITY_DIM, generator=generator).expand(FRAMES, -1),
+        }
+        labels["eye_open"][8:10] = 0.0
+        images = render_faces(labels["identity"][0], labels["pose"], labels["eye_open"], labels["mouth_open"],
+                              labels["mouth_width"], resolution=32, supersample=1)
+        frames = (images.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+        split = "heldout" if index >= 2 else "train"
+        clips.append(Clip(f"clip{index}", frames, speech_like(FRAMES / 25, seed=index),
+                          labels={k: v.numpy().astype(np.float32) for k, v in labels.items()}, meta={"split": split}))
+    writer = ShardWriter(root)
+    writer.write("0000", clips)
+    writer.finalize()
+    return root
+
+
+def write_recipes(folder: Path, dataset: Path) -> tuple[Path, Path]:
+    base = folder / "toy_flow.toml"
+    base.write_text(textwrap.dedent(f"""
+        name = "toy_flow"
+        seed = 0
+        [runtime]
+        device = "cpu"
+        [data.train]
+        name = "sharded"
+        root = "{dataset}"
+        split = "train"
+        window_frames = 4
+        [model.generator]
+        name = "toy"
+        resolution = 16
+        num_ws = 3
+        w_dim = 8
+        [model.image_encoder]
+        name = "toy"
+        resolution = 16
+        num_ws = 3
+        w_dim = 8
+        [model.audio_encoder]
+        name = "mel"
+        feature_dim = 6
+        hidden_channels = 8
+        num_layers = 2
+        norm_groups = 4
+        [model.lip_mapper]
+        name = "conv"
+        context_frames = 2
+        hidden = 16
+        num_ws = 3
+        w_dim = 8
+        feature_dim = 6
+        [model.motion_vae]
+        name = "sequential"
+        z_dim = 4
+        hidden = 16
+        decoder_hidden = 16
+        num_ws = 3
+        w_dim = 8
+        feature_dim = 6
+        [model.prior]
+        name = "autoregressive"
+        z_dim = 4
+        hidden = 16
+        audio_hidden = 8
+        feature_dim = 6
+        [model.prior.flow]
+        name = "affine_coupling"
+        steps = 2
+        hidden = 8
+        [stages.autoencode]
+        name = "toy_autoencode"
+        steps = 3
+        batch_size = 2
+        lr = 0.01
+        [evaluate]
+        clips = 2
+        [[evaluate.metrics]]
+        name = "psnr"
+        [[evaluate.metrics]]
+        name = "ssim"
+        window_size = 7
+        [[evaluate.metrics]]
+        name = "pose_diversity"
+    """))
+    ablated = folder / "toy_lstm.toml"
+    ablated.write_text(textwrap.dedent("""
+        extends = "toy_flow.toml"
+        name = "toy_lstm"
+        [model.prior]
+        backbone = "lstm"
+    """))
+    return base, ablated
+
+
+def test_fitted_indices_loop_back_and_forth() -> None:
+    assert fitted_indices(3, 8).tolist() == [0, 1, 2, 1, 0, 1, 2, 1]
+    assert fitted_indices(5, 3).tolist() == [0, 1, 2]
+
+
+def test_table_cells_mark_the_best_and_partial_counts() -> None:
+    summary = Summary("psnr", "psnr", True, 30.123, 1.5, 2, 0)
+    assert cell(summary, 2, True) == "**30.12 ± 1.5**"
+    assert cell(Summary("lmd", "lmd", False, 3.0, 0.0, 1, 1), 2, False) == "3 ± 0 (n=1)"
+    assert cell(None, 2, False) == "-"
+
+
+def test_ablate_two_recipes_end_to_end(registries: Registries, dataset: Path, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    base, ablated = write_recipes(tmp_path, dataset)
+    out, runs = tmp_path / "ablation", tmp_path / "runs"
+    monkeypatch.setattr("styletalker_core.plugins.get_registries", lambda: registries)
+    argv = ["ablate", str(base), str(ablated), "--runs", str(runs), "--out", str(out)]
+    assert main(argv) == 0
+    table = (out / "ablation.md").read_text()
+    assert table == capsys.readouterr().out.split("\nwrote ")[0].rstrip("\n") + "\n"
+    assert f"    styletalker ablate {base} {ablated} --runs {runs} --out {out}" in table
+    assert "## audio-driven" in table and "## motion-controllable" in table
+    assert "| recipe | psnr ↑ | ssim ↑ | pose_diversity ↑ |" in table
+    for name in ("toy_flow", "toy_lstm"):
+        assert f"| {name} | `{runs / name}` | autoencode |" in table
+        assert (runs / name / "autoencode" / "done.json").is_file()
+        for mode in ("audio", "motion"):
+            report = json.loads((out / name / f"{mode}.json").read_text())
+            assert [item["name"] for item in report["items"]] == ["clip2", "clip3"]
+            assert report["summary"]["psnr"]["count"] == 2 and report["summary"]["ssim"]["count"] == 2
+            assert (out / name / f"{mode}_clip2.mp4").stat().st_size > 0
+    summary = json.loads((out / "ablation.json").read_text())
+    assert [run["recipe"] for run in summary["runs"]] == ["toy_flow", "toy_lstm"]
+    assert summary["runs"][0]["clips"] == ["clip2", "clip3"] and summary["runs"][0]["stages_run"] == ["autoencode"]
+    for mode in ("audio", "motion"):
+        assert (out / f"ablation_{mode}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the numbers in the table are those of the per-recipe reports
+    psnr = summary["runs"][1]["results"]["audio"]["psnr"]
+    assert f"{psnr['mean']:.4g} ± {psnr['std']:.4g}" in table
+
+    # A rerun reuses the finished runs (nothing trained) and evaluates them again identically.
+    assert main([*argv[:-2], "--modes", "audio", "--out", str(tmp_path / "again")]) == 0
+    again = json.loads((tmp_path / "again" / "ablation.json").read_text())
+    assert all(run["stages_run"] == [] and run["stages_skipped"] == ["autoencode"] for run in again["runs"])
+    assert again["runs"][1]["results"]["audio"] == summary["runs"][1]["results"]["audio"]
+    assert "--modes audio" in (tmp_path / "again" / "ablation.md").read_text()
+
+
+def test_generated_items_follow_the_modes(registries: Registries, dataset: Path, tmp_path: Path) -> None:
+    from styletalker_core.checkpoint import save_checkpoint
+    from test_talking_head_toys import toy_components
+
+    model = save_checkpoint(tmp_path / "model.safetensors", toy_components(registries), recipe={"name": "toy"})
+    head = TalkingHead.from_checkpoint(model, registries)
+    clips = load_clips(dataset, 2, explicit=False)
+    assert [clip.clip_id for clip in clips] == ["clip2", "clip3"]
+    [(name, item, source)] = list(generate_items(head, clips[:1], "audio", seed=3))[:1]
+    assert name == "clip2" and item.frames.shape == (FRAMES, 3, 16, 16) and item.motion_frames is None
+    again = next(generate_items(head, clips[:1], "audio", seed=3))[1]
+    torch.testing.assert_close(again.frames, item.frames)  # seeded
+    items = list(generate_items(head, clips, "motion"))
+    assert [s["motion_clip"] for _, _, s in items] == ["clip3", "clip2"]
+    first = items[0][1]
+    assert first.motion_frames.shape == (FRAMES, 3, 32, 32)
+    torch.testing.assert_close(first.motion_labels["pose"], clips[1].labels["pose"])
+    torch.testing.assert_close(first.labels["mouth_open"], clips[0].labels["mouth_open"])
+
+
+def test_ablate_refuses_unmarked_training_data_and_bad_settings(registries: Registries, tmp_path: Path) -> None:
+    root = tmp_path / "unmarked"
+    writer = ShardWriter(root)
+    writer.write("0", [Clip("c0", np.zeros((4, 8, 8, 3), np.uint8), np.zeros(2560, np.float32))])
+    writer.finalize()
+    with pytest.raises(StyleTalkerError, match="no clip is marked as held out"):
+        load_clips(root, 1, explicit=False)
+    assert [clip.clip_id for clip in load_clips(root, 1, explicit=True)] == ["c0"]
+    base, _ = write_recipes(tmp_path, root)
+    with pytest.raises(StyleTalkerError, match="appear more than once"):
+        run_ablation(AblationSettings([str(base), str(base)], tmp_path / "out"), registries)
+    with pytest.raises(StyleTalkerError, match="choose from audio, motion"):
+        run_ablation(AblationSettings([str(base)], tmp_path / "out", modes=("video",)), registries)
+
+
+def test_best_runs_need_two_scores() -> None:
+    class Run:
+        def __init__(self, name: str, mean: float) -> None:
+            self.name = name
+            self.reports = {"audio": type("R", (), {"summary": {"lmd": Summary("lmd", "lmd", False, mean, 0.0, 1, 0)}})()}
+
+    assert best_runs([Run("a", 2.0), Run("b", 1.0), Run("c", 1.0)], "audio", "lmd") == {"b", "c"}
+    assert best_runs([Run("a", 2.0)], "audio", "lmd") == set()
