@@ -21,6 +21,27 @@ from styletalker_core.train.runtime import Runtime
 LOG = logging.getLogger(__name__)
 
 
+def build_recipe_component(registries: Registries, recipe_name: str, role: str, spec: ComponentSpec, **wired: Any) -> nn.Module:
+    """Build ``[model.<role>]`` and give it its starting weights.
+
+    First the component's own published weights (``load_pretrained``, for example a wav2vec2
+    checkpoint named in its options), then the recipe's ``weights`` file, which takes precedence.
+    """
+    module = build_component(registries, spec.kind or role, spec, **wired)
+    load_pretrained = getattr(module, "load_pretrained", None)
+    if callable(load_pretrained):
+        load_pretrained()
+    if spec.weights:
+        weights = Path(spec.weights)
+        if not weights.is_file():
+            raise StyleTalkerError(
+                f"recipe {recipe_name}: model.{role}.weights = {spec.weights!r} does not exist; "
+                "train or convert it first, or remove the weights entry"
+            )
+        load_component_weights(module, weights, role=None)
+    return module
+
+
 @attrs.define
 class StageContext:
     """Handed to ``TrainingStage.setup``.
@@ -69,18 +90,7 @@ class StageContext:
             module = load_checkpoint(self.produced[role], self.registries, roles=[role])[role]
             LOG.info("%s: %s from %s", self.stage_name, role, self.produced[role])
             return module.to(self.device)
-        spec = self.spec(role)
-        kind = spec.kind or role
-        module = build_component(self.registries, kind, spec, **wired)
-        if spec.weights:
-            weights = Path(spec.weights)
-            if not weights.is_file():
-                raise StyleTalkerError(
-                    f"recipe {self.recipe.name}: model.{role}.weights = {spec.weights!r} does not exist; "
-                    "train or convert it first, or remove the weights entry"
-                )
-            load_component_weights(module, weights, role=None)
-        return module.to(self.device)
+        return build_recipe_component(self.registries, self.recipe.name, role, self.spec(role), **wired).to(self.device)
 
     def dataset(self, split: str = "train", **wired: Any) -> Dataset:
         """The recipe's ``data.<split>`` dataset, with ``wired`` options added."""

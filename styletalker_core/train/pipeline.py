@@ -20,7 +20,7 @@ from pathlib import Path
 
 import attrs
 
-from styletalker_core.checkpoint import load_checkpoint, load_component_weights, save_checkpoint, write_json_atomic
+from styletalker_core.checkpoint import load_checkpoint, save_checkpoint, write_json_atomic
 from styletalker_core.checkpoint.files import write_text_atomic
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.interfaces.metric_logger import MetricLogger
@@ -30,7 +30,7 @@ from styletalker_core.recipe.toml_writer import dumps
 from styletalker_core.recipe.validate import unstructure
 from styletalker_core.registry.components import ComponentSpec, build_component
 from styletalker_core.registry.registry import Registries
-from styletalker_core.train.context import StageContext
+from styletalker_core.train.context import StageContext, build_recipe_component
 from styletalker_core.train.loop import StageResult, run_stage
 from styletalker_core.train.runtime import Runtime, setup_runtime
 
@@ -95,11 +95,7 @@ def assemble_model(recipe: Recipe, registries: Registries, run_dir: Path, produc
         if role in produced:
             components[role] = load_checkpoint(produced[role], registries, roles=[role])[role]
             continue
-        spec = recipe.model[role]
-        module = build_component(registries, spec.kind or role, spec)
-        if spec.weights:
-            load_component_weights(module, spec.weights)
-        components[role] = module
+        components[role] = build_recipe_component(registries, recipe.name, role, recipe.model[role])
     path = run_dir / MODEL_FILE
     extra = {"recipe_name": recipe.name, "evaluation": evaluations}
     save_checkpoint(path, components, recipe=unstructure(recipe), extra=extra)
