@@ -101,8 +101,9 @@ def markdown(settings: AblationSettings, runs: list[RecipeRun]) -> str:
 
 
 def plot_mode(runs: list[RecipeRun], mode: str, destination: Path) -> Path | None:
-    """One panel per value: a bar per recipe (mean, std as error bar). None when there is nothing to draw."""
-    keys = value_keys(runs, mode)
+    """One panel per value some recipe has a score for: a bar per recipe (mean, std as error bar).
+    None when there is nothing to draw."""
+    keys = [key for key in value_keys(runs, mode) if any((s := _summary(run, mode, key)) and s.count for run in runs)]
     if not keys:
         return None
     import matplotlib
