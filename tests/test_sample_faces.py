@@ -46,6 +46,18 @@ def test_reference_is_aligned_on_the_face(tmp_path, aligner, photo):
     assert np.array_equal(plain, resize_square(photo, 64)) and np.abs(plain.astype(float) - face).mean() > 20
 
 
+def test_small_reference_is_found_on_an_enlarged_copy(tmp_path, aligner, photo):
+    from PIL import Image
+
+    small = tmp_path / "small.png"
+    write_image(small, np.asarray(Image.fromarray(photo).resize((96, 96), Image.Resampling.LANCZOS)))
+    assert aligner.analyzer.faces(np.asarray(Image.open(small))) == [], "too small for dlib's detector"
+    full = tmp_path / "full.png"
+    write_image(full, photo)
+    face, expected = prepare_reference(small, 32, True, aligner), prepare_reference(full, 32, True, aligner)
+    assert np.abs(face.astype(float) - expected).mean() < 12.0
+
+
 def test_motion_video_crops_follow_one_face(tmp_path, aligner, photo):
     video = moving_video(tmp_path / "moving.mp4", photo)
     crops = prepare_motion_frames(video, 64, True, aligner, fps=25).astype(float)

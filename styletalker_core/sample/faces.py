@@ -20,6 +20,7 @@ import torch
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.media import MediaError, iter_video_frames, read_image
 
+SMALL_IMAGE = 512  # pixels: smaller images are also searched enlarged to this size
 SMOOTH_SIGMA = 1.0  # frames; landmark smoothing of motion videos (its renormalised ends lag a moving face)
 NO_FACE_HINT = "give one with a clearly visible frontal face, or pass --no-align if it is already an aligned face crop"
 
@@ -81,12 +82,27 @@ class FaceAligner:
         is closest to those, so a video follows one person.
         """
         faces = self.analyzer.faces(frame)
+        if not faces and max(frame.shape[:2]) < SMALL_IMAGE:
+            faces = self._faces_enlarged(frame)
         if not faces:
             return None
         if near is None:
             return max(faces, key=lambda face: face.score).landmarks
         centre = near.mean(axis=0)
         return min(faces, key=lambda face: float(np.linalg.norm(face.landmarks.mean(axis=0) - centre))).landmarks
+
+    def _faces_enlarged(self, frame: np.ndarray) -> list:
+        """Faces of a small image found on a copy enlarged to SMALL_IMAGE pixels (dlib's detector
+        misses faces under about 80 pixels); landmarks mapped back to the image's pixels."""
+        from PIL import Image
+
+        from styletalker_core.data.preprocess.faces import Face
+
+        height, width = frame.shape[:2]
+        scale = SMALL_IMAGE / max(height, width)
+        size = (round(width * scale), round(height * scale))
+        large = np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BICUBIC))
+        return [Face(face.box, face.score, face.landmarks / scale) for face in self.analyzer.faces(large)]
 
     def crop(self, frame: np.ndarray, landmarks: np.ndarray, size: int) -> np.ndarray:
         """FFHQ-aligned crop uint8 [size, size, 3] of the face with ``landmarks`` [68, 2]."""
