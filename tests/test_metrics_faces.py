@@ -7,6 +7,7 @@ moved (LMD), the whole image rotated (pose). Frames are 128 px, where dlib finds
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import matplotlib.cbook
 import matplotlib.image
@@ -18,6 +19,7 @@ from scipy import ndimage
 from skimage.transform import rotate
 
 from styletalker_core.interfaces.metric import EvalItem
+from styletalker_core.media import read_video_frames, write_video
 from styletalker_metrics.blinks import BlinkRate
 from styletalker_metrics.identity import IdentitySimilarity
 from styletalker_metrics.landmarks import image_landmarks, track_landmarks
@@ -132,6 +134,14 @@ def test_blink_rate_counts_drawn_blinks(face: np.ndarray, landmarks: np.ndarray)
     assert metric.blinks(item) == [(10, 3), (30, 2)]
     assert metric.compute(item) == {"blink_rate": pytest.approx(2 / (50 / 25 / 60)), "blink_missing_faces": 0.0}
     assert BlinkRate().compute(EvalItem(frames=tensor([face] * 50), audio=torch.zeros(0)))["blink_rate"] == 0.0
+
+
+def test_landmark_jitter_of_a_turning_face_is_not_a_blink(face: np.ndarray, tmp_path: Path) -> None:
+    turning = np.stack([rotate(face, 4 * np.sin(i / 5), mode="edge", preserve_range=True) + 8 for i in range(50)])
+    write_video(tmp_path / "turning.mp4", np.clip(turning, 0, 255).astype(np.uint8))  # H.264 adds the jitter
+    item = EvalItem(frames=tensor(list(read_video_frames(tmp_path / "turning.mp4"))), audio=torch.zeros(0))
+    # With threshold 0.7 and min_frames 1 this video read as one blink (a one-frame EAR dip to 0.69 of open).
+    assert BlinkRate().compute(item) == {"blink_rate": 0.0, "blink_missing_faces": 0.0}
 
 
 def test_pose_diversity_is_zero_for_a_still_video_and_tracks_rotation(face: np.ndarray) -> None:

@@ -18,6 +18,6 @@ def styletalker_register(registrar: Registrar) -> None:
     registrar.register("metric", "ssim", SSIM, example_options={"window_size": 7})
     registrar.register("metric", "lmd", LandmarkDistance, example_options={"region": "mouth", "normalize": "image"})
     registrar.register("metric", "csim", IdentitySimilarity, example_options={"frames_per_video": 2})
-    registrar.register("metric", "blink_rate", BlinkRate, example_options={"threshold": 0.7, "relative": True})
+    registrar.register("metric", "blink_rate", BlinkRate, example_options={"threshold": 0.6, "relative": True})
     registrar.register("metric", "pose_diversity", PoseDiversity, example_options={})
     registrar.register("metric", "cpbd", CPBD, example_options={"frames_per_video": 2})

@@ -85,7 +85,9 @@ def score_item(metrics: list[tuple[MetricInfo, Metric]], item: EvalItem, name: s
         try:
             values = metric.compute(item)
         except StyleTalkerError as error:
-            raise StyleTalkerError(f"{name}: metric {info.name}: {error}") from None
+            message = str(error)
+            prefix = "" if message.startswith(f"metric {info.name}") else f"metric {info.name}: "
+            raise StyleTalkerError(f"{name}: {prefix}{message}") from None
         unexpected = sorted(set(values) - set(info.higher_is_better))
         if unexpected:
             raise StyleTalkerError(f"metric {info.name!r} returned values it does not declare in higher_is_better: {', '.join(unexpected)}")
