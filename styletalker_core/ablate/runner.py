@@ -23,6 +23,7 @@ from styletalker_core.ablate.clips import HeldoutClip, dataset_root, load_clips
 from styletalker_core.ablate.generation import MODES, generate_items
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.evaluate import EvalReport, build_metrics, evaluate_items, metric_specs
+from styletalker_core.interfaces.metric import EvalItem
 from styletalker_core.recipe import load_recipe
 from styletalker_core.recipe.schema import Recipe
 from styletalker_core.registry import Registries
@@ -75,7 +76,8 @@ def _load_recipes(settings: AblationSettings, registries: Registries) -> list[Re
     return recipes
 
 
-def _write_videos(run_dir: Path, mode: str, items: list[tuple[str, object]], count: int) -> None:
+def _write_videos(run_dir: Path, mode: str, items: list[tuple[str, EvalItem]], count: int) -> None:
+    """The first ``count`` generated videos as mp4 with their audio."""
     from styletalker_core.media import write_video
 
     for name, item in items[:count]:
