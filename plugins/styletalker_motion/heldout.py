@@ -36,7 +36,7 @@ def heldout_scores(head: TalkingHead, dataset: Dataset, clips: int, device: torc
         frames = batch["frames"]
         ws, w_id = batch_latents(batch, head.image_encoder)
         context = audio_context_frames(batch, frames.shape[1], spf)
-        sampled = head.training_latents(ws, w_id, batch["audio"], context, sample=True)
+        sampled = head.training_latents(ws, w_id, batch["audio"], context, sample=True, generator=generator)
         values.setdefault("prior_nll", []).append(
             float(-head.prior.log_prob(sampled.z, sampled.features, future=sampled.future).mean()))
         values.setdefault("kl", []).append(float(motion_kl(head.prior, sampled.z, sampled.mean, sampled.log_var,

@@ -67,6 +67,7 @@ class StyleTalkerMainStage(TrainingStage):
     # -- set-up ----------------------------------------------------------------------------
     def setup(self, context: Any) -> None:
         self.context = context
+        self.seed = context.recipe.seed
         self.head: TalkingHead = talking_head_from_context(context)
         self.head.generator.requires_grad_(self.train_generator)
         if not self.train_generator:
@@ -131,8 +132,10 @@ class StyleTalkerMainStage(TrainingStage):
         b, t = frames.shape[:2]
         ws, w_id = batch_latents(batch, self.head.image_encoder)
         context = audio_context_frames(batch, t, self.head.samples_per_frame)
-        keep_audio = torch.rand(b, device=frames.device) >= self.posterior_audio_dropout
-        out = self.head.training_latents(ws, w_id, batch["audio"], context, posterior_audio=keep_audio)
+        # the step's randomness comes from (seed, step) alone, so a resumed run repeats it exactly
+        rng = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        keep_audio = (torch.rand(b, generator=rng) >= self.posterior_audio_dropout).to(frames.device)
+        out = self.head.training_latents(ws, w_id, batch["audio"], context, posterior_audio=keep_audio, generator=rng)
         latent = ((out.ws - ws) ** 2).mean()
         kl = motion_kl(self.head.prior, out.z, out.mean, out.log_var, out.features, out.future).mean()
         kl_scale = min(1.0, (step + 1) / self.kl_warmup_steps) if self.kl_warmup_steps > 0 else 1.0
@@ -140,7 +143,7 @@ class StyleTalkerMainStage(TrainingStage):
         values = {"latent": float(latent.detach()), "kl": float(kl.detach())}
         if self.needs_images:
             count = t if self.render_frames <= 0 else min(self.render_frames, t)
-            first = int(torch.randint(0, t - count + 1, ()))
+            first = int(torch.randint(0, t - count + 1, (), generator=rng))
             fake = self.head.generator.synthesis(out.ws[:, first:first + count].flatten(0, 1), noise_mode="const")
             real = frames[:, first:first + count].flatten(0, 1)
             l1 = (fake - real).abs().mean()

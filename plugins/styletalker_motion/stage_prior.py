@@ -42,8 +42,10 @@ class PriorOnlyStage(TrainingStage):
         frames = batch["frames"]
         ws, w_id = batch_latents(batch, self.head.image_encoder)
         context = audio_context_frames(batch, frames.shape[1], self.head.samples_per_frame)
+        rng = torch.Generator().manual_seed(self.context.recipe.seed * 1_000_003 + step)  # exact on resume
         with torch.no_grad():
-            out = self.head.training_latents(ws, w_id, batch["audio"], context, sample=not self.use_posterior_mean)
+            out = self.head.training_latents(ws, w_id, batch["audio"], context, sample=not self.use_posterior_mean,
+                                             generator=rng)
         nll = -self.head.prior.log_prob(out.z, out.features, future=out.future).mean()
         return nll, {"prior_nll": float(nll.detach())}
 

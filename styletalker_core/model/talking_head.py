@@ -169,12 +169,14 @@ class TalkingHead(nn.Module):
 
     # -- training ------------------------------------------------------------------------
     def training_latents(self, ws: torch.Tensor, w_id: torch.Tensor, audio: torch.Tensor, context_frames: int,
-                         sample: bool = True, posterior_audio: bool | torch.Tensor = True) -> TrainingLatents:
+                         sample: bool = True, posterior_audio: bool | torch.Tensor = True,
+                         generator: torch.Generator | None = None) -> TrainingLatents:
         """The main stage's forward pass on latents.
 
         ws [b, t, l, w] latents of the ground-truth frames, w_id [b, l, w], audio [b, s] covering the
-        t frames plus ``context_frames`` frames on each side. ``sample``: z from q (else its mean).
-        ``posterior_audio``: False, or a [b] bool mask, hides the audio from the posterior (zeros).
+        t frames plus ``context_frames`` frames on each side. ``sample``: z from q (else its mean),
+        drawn with ``generator``. ``posterior_audio``: False, or a [b] bool mask, hides the audio
+        from the posterior (zeros).
         """
         b, t = ws.shape[:2]
         c, k, ahead = context_frames, self.lip_mapper.context_frames, self.prior.lookahead
@@ -190,7 +192,7 @@ class TalkingHead(nn.Module):
         elif isinstance(posterior_audio, torch.Tensor):
             posterior_features = features * posterior_audio.to(features.dtype)[:, None, None]
         mean, log_var = self.motion_vae.posterior(ws - w_id[:, None], posterior_features)
-        z = reparameterize(mean, log_var) if sample else mean
+        z = reparameterize(mean, log_var, generator) if sample else mean
         dw_mot = self.motion_vae.decode(z, w_id)
         return TrainingLatents(compose(w_id, dw_lip, dw_mot), dw_lip, dw_mot, z, mean, log_var, features,
                                features_all[:, c + t: c + t + ahead])

@@ -1,0 +1,122 @@
+"""The StyleTalker training stages on a small sharded dataset with small components: every stage
+of the pipeline runs and hands its outputs on, the main stage resumes exactly, its optional terms."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from styletalker_core.checkpoint import read_metadata, read_tensors
+from styletalker_core.errors import StyleTalkerError
+from styletalker_core.model import TalkingHead
+from styletalker_core.recipe import structure
+from styletalker_core.train import train_recipe
+from styletalker_motion.stage_main import StyleTalkerMainStage
+from test_talking_head_toys import toy_registries, write_toy_dataset
+
+
+@pytest.fixture(autouse=True)
+def quiet(monkeypatch):
+    monkeypatch.setenv("STYLETALKER_PROGRESS", "0")
+
+
+@pytest.fixture(scope="module")
+def registries():
+    return toy_registries()
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory) -> str:
+    return write_toy_dataset(tmp_path_factory.mktemp("data"), clips=6, frames=40)
+
+
+def recipe(data_root: str, out: Path, stages: dict, **model) -> dict:
+    data = {"name": "sharded", "root": data_root, "window_frames": 10, "audio_context_frames": 6, "reference": "random"}
+    return {
+        "name": "toy_styletalker", "seed": 1, "output_dir": str(out), "runtime": {"device": "cpu"},
+        "data": {"train": {**data, "split": "train"}, "val": {**data, "split": "val", "window_frames": 12}},
+        "model": {
+            "generator": {"name": "toy", "resolution": 16},
+            "image_encoder": {"name": "toy", "resolution": 16},
+            "audio_encoder": {"name": "mel", "feature_dim": 6, "hidden_channels": 8, "num_layers": 2, "norm_groups": 4},
+            "lipsync_discriminator": {"name": "contrastive", "embed_dim": 8, "mouth_height": 4, "mouth_width": 8,
+                                      "channels": 8, "audio_channels": 8, "n_mels": 16},
+            "lip_mapper": {"name": "conv", "context_frames": 2, "hidden": 8},
+            "motion_vae": {"name": "sequential", "z_dim": 3, "hidden": 8, "decoder_hidden": 8},
+            "prior": {"name": "autoregressive", "hidden": 8, "audio_hidden": 4,
+                      "flow": {"name": "affine_coupling", "steps": 1, "hidden": 4}},
+            **model,
+        },
+        "stages": stages,
+    }
+
+
+MAIN = {"name": "styletalker_main", "steps": 4, "batch_size": 2, "render_frames": 6, "sync_max_offset": 2,
+        "eval_clips": 1, "checkpoint_every": 2, "log_every": 1}
+
+
+def test_every_stage_runs_and_the_model_file_samples(registries, data_root, tmp_path):
+    stages = {
+        "lipsync": {"name": "lipsync_pretrain", "steps": 2, "batch_size": 2, "min_negative_offset": 3, "eval_clips": 1,
+                    "eval_max_offset": 3},
+        "main": MAIN,
+        "prior": {"name": "prior_only", "steps": 2, "batch_size": 2, "eval_clips": 1},
+    }
+    result = train_recipe(structure(recipe(data_root, tmp_path / "run", stages), registries), registries)
+    evaluation = json.loads((tmp_path / "run" / "summary.json").read_text())["evaluation"]
+    assert {"offset_accuracy", "lse_d", "lse_c"} <= set(evaluation["lipsync"])
+    assert {"prior_nll", "kl", "latent_mse", "l1", "sync_correct", "lse_c"} <= set(evaluation["main"])
+    assert set(evaluation["prior"]) == {"prior_nll", "kl"}
+    held = read_metadata(tmp_path / "run" / "main" / "final.safetensors")["components"]
+    assert set(held) == {"lip_mapper", "motion_vae", "prior", "audio_encoder"}
+    # prior_only changed the prior and nothing else
+    main_prior = read_tensors(tmp_path / "run" / "main" / "final.safetensors", "prior.")
+    final_prior = read_tensors(result.model, "prior.")
+    assert any(not torch.equal(main_prior[k], final_prior[k]) for k in main_prior)
+    assert torch.equal(read_tensors(result.model, "motion_vae.")["head.linear.weight"],
+                       read_tensors(tmp_path / "run" / "main" / "final.safetensors", "motion_vae.")["head.linear.weight"])
+    head = TalkingHead.from_checkpoint(result.model, registries)
+    assert head.generate(torch.zeros(3, 16, 16), torch.zeros(3200)).shape == (1, 5, 3, 16, 16)
+
+
+def test_main_stage_resumes_exactly(registries, data_root, tmp_path, monkeypatch):
+    no_sync = {**MAIN, "sync_weight": 0.0}
+    straight = train_recipe(structure(recipe(data_root, tmp_path / "a", {"main": no_sync}), registries), registries)
+    original = StyleTalkerMainStage.loss
+
+    def interrupted(self, phase, batch, step):
+        if step == 3:
+            raise KeyboardInterrupt
+        return original(self, phase, batch, step)
+
+    monkeypatch.setattr(StyleTalkerMainStage, "loss", interrupted)
+    second = structure(recipe(data_root, tmp_path / "b", {"main": no_sync}), registries)
+    with pytest.raises(KeyboardInterrupt):
+        train_recipe(second, registries)
+    monkeypatch.setattr(StyleTalkerMainStage, "loss", original)
+    resumed = train_recipe(second, registries)
+    for role in ("lip_mapper", "motion_vae", "prior", "audio_encoder"):
+        a, b = read_tensors(straight.model, f"{role}."), read_tensors(resumed.model, f"{role}.")
+        assert all(torch.equal(a[k], b[k]) for k in a), role
+
+
+def test_adversarial_term_and_generator_fine_tuning(registries, data_root, tmp_path):
+    stages = {"main": {**MAIN, "steps": 2, "sync_weight": 0.0, "adversarial_weight": 0.1, "train_generator": True,
+                       "eval_clips": 0}}
+    model = {"discriminator": {"name": "stylegan2", "resolution": 16, "channel_base": 128, "channel_max": 16}}
+    result = train_recipe(structure(recipe(data_root, tmp_path / "run", stages, **model), registries), registries)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert {"adversarial", "d_loss", "r1", "loss_generator", "loss_discriminator"} <= set(records[-1])
+    held = read_metadata(tmp_path / "run" / "main" / "final.safetensors")["components"]
+    assert {"generator", "discriminator"} <= set(held)
+    assert result.stages[0].evaluation == {}
+
+
+def test_main_stage_needs_enough_audio_context(registries, data_root, tmp_path):
+    spec = recipe(data_root, tmp_path / "run", {"main": {**MAIN, "steps": 1, "sync_weight": 0.0}})
+    spec["data"]["train"]["audio_context_frames"] = 1
+    with pytest.raises(StyleTalkerError, match="audio context"):
+        train_recipe(structure(spec, registries), registries)
