@@ -8,4 +8,9 @@ from styletalker_core.registry import Registrar
 
 @hookimpl
 def styletalker_register(registrar: Registrar) -> None:
-    """Components are registered here as they are implemented."""
+    from styletalker_domain.gan import StyleGANStage
+    from styletalker_domain.reconstruction import AutoencoderStage, EncoderStage
+
+    registrar.register("stage", "stylegan2_gan", StyleGANStage)
+    registrar.register("stage", "e4e_encoder", EncoderStage)
+    registrar.register("stage", "autoencoder", AutoencoderStage)

@@ -34,13 +34,24 @@ class SqueezeExcite(nn.Module):
         return x * torch.sigmoid(gate)
 
 
+class Subsample(nn.Module):
+    """Keep every ``stride``-th pixel: what a 1x1 max-pool with that stride computes, without its cost."""
+
+    def __init__(self, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :, :: self.stride, :: self.stride] if self.stride > 1 else x
+
+
 class IRUnit(nn.Module):
     """Improved-residual unit: BN -> conv3x3 -> PReLU -> conv3x3 (stride) -> BN [-> SE], plus shortcut."""
 
     def __init__(self, in_channels: int, channels: int, stride: int, se_reduction: int = 0) -> None:
         super().__init__()
         if in_channels == channels:
-            self.shortcut_layer: nn.Module = nn.MaxPool2d(1, stride)
+            self.shortcut_layer: nn.Module = Subsample(stride)
         else:
             self.shortcut_layer = nn.Sequential(
                 nn.Conv2d(in_channels, channels, 1, stride, bias=False), nn.BatchNorm2d(channels)

@@ -77,10 +77,6 @@ class E4EEncoder(ImageEncoder):
             return self.num_ws
         return min(int(self.progressive_stage) + 1, self.num_ws)
 
-    def set_latent_avg(self, w_avg: torch.Tensor) -> None:
-        """Centre the codes on a generator's average latent: w_avg [w] or [l, w]."""
-        self.latent_avg.copy_(w_avg.detach().to(self.latent_avg).expand(self.num_ws, self.w_dim))
-
     def offsets(self, images: torch.Tensor) -> torch.Tensor:
         """images [b, 3, h, w] in [-1, 1] -> offsets from latent_avg [b, l, w]."""
         if images.ndim != 4 or images.shape[1] != 3:

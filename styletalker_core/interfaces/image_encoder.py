@@ -81,6 +81,11 @@ class ImageEncoder(nn.Module, abc.ABC):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.encode(images)
 
+    def set_latent_avg(self, w_avg: torch.Tensor) -> None:
+        """Centre the codes on a generator's average latent: w_avg [w] or [l, w] (into ``latent_avg``)."""
+        latent_avg = self.latent_avg
+        latent_avg.copy_(w_avg.detach().to(latent_avg).expand_as(latent_avg))
+
     def set_ood_threshold(self, psnr_db: float) -> None:
         """Store the out-of-domain PSNR threshold in dB (saved with the encoder's weights)."""
         if not math.isfinite(psnr_db):

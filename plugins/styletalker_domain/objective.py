@@ -1,0 +1,65 @@
+"""The reconstruction objective of encoder training and joint autoencoding.
+
+    L = l1 * |x_hat - x| + perceptual * P(x_hat, x) + latent * ||ws - w_avg||^2
+        + delta * sum_i ||ws_i - ws_0||_p           (e4e's delta regularisation)
+
+P is LPIPS when weights are given, else MS-SSIM (styletalker_core.losses). Axis letters:
+b batch, l W+ layers, w latent width.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+from styletalker_core.interfaces.image_encoder import psnr
+from styletalker_core.losses import build_perceptual_loss, delta_regularisation, latent_distance
+
+
+class ReconstructionObjective:
+    """Weighted sum of the terms above, with each term's batch mean returned for logging."""
+
+    def __init__(self, l1: float, perceptual: float, latent: float, delta: float, delta_norm: float = 2.0,
+                 perceptual_kind: Literal["auto", "lpips", "ms_ssim"] = "auto", lpips_weights: str = "") -> None:
+        self.l1, self.perceptual_weight, self.latent, self.delta, self.delta_norm = l1, perceptual, latent, delta, delta_norm
+        self.perceptual = build_perceptual_loss(perceptual_kind, lpips_weights or None) if perceptual > 0 else None
+
+    def to(self, device: torch.device) -> ReconstructionObjective:
+        if self.perceptual is not None:
+            self.perceptual.to(device)
+        return self
+
+    def __call__(self, images: torch.Tensor, reconstruction: torch.Tensor, ws: torch.Tensor, w_avg: torch.Tensor,
+                 active_layers: int | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """images, reconstruction [b, 3, h, w] in [-1, 1]; ws [b, l, w]; w_avg [w] or [l, w];
+        ``active_layers``: layers with their own code (delta regularisation up to them; None: all)."""
+        values: dict[str, float] = {}
+        loss = images.new_zeros(())
+        l1 = (reconstruction - images).abs().mean()
+        values["l1"] = float(l1.detach())
+        loss = loss + self.l1 * l1
+        if self.perceptual is not None:
+            perceptual = self.perceptual(reconstruction, images).mean()
+            values[self.perceptual.kind] = float(perceptual.detach())
+            loss = loss + self.perceptual_weight * perceptual
+        if self.latent > 0:
+            latent = latent_distance(ws, w_avg).mean()
+            values["latent"] = float(latent.detach())
+            loss = loss + self.latent * latent
+        if self.delta > 0:
+            delta = delta_regularisation(ws, active_layers, self.delta_norm).mean()
+            values["delta"] = float(delta.detach())
+            loss = loss + self.delta * delta
+        values["psnr"] = float(psnr(reconstruction.detach().clamp(-1, 1), images).mean())
+        return loss, values
+
+
+def progressive_stage(step: int, start: int, every: int, num_ws: int) -> int:
+    """e4e's progressive schedule: 0 (one code for all layers) for ``start`` steps, then one more
+    layer delta every ``every`` steps, up to num_ws. ``every`` <= 0 turns it off (all deltas at once)."""
+    if every <= 0:
+        return num_ws
+    if step < start:
+        return 0
+    return min(num_ws, 1 + (step - start) // every)

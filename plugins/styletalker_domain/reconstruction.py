@@ -1,0 +1,164 @@
+"""Training stages that invert a generator: e4e/pSp encoder training, and joint autoencoding.
+
+Both minimise the reconstruction objective (objective.py) of x_hat = G.synthesis(E(x)) on
+frames of the recipe's training data. ``encoder`` keeps the generator frozen (the usual
+pipeline after GAN training); ``autoencoder`` also trains the generator, which on a small
+domain reaches better held-out reconstructions for the same CPU time (docs/domain_pretraining.md).
+Axis letters: b batch, l W+ layers, w latent width.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from styletalker_core.interfaces.generator import Generator
+from styletalker_core.interfaces.image_encoder import ImageEncoder, threshold_from_heldout
+from styletalker_core.interfaces.stage import TrainingStage
+from styletalker_core.train.context import StageContext
+from styletalker_domain.evaluation import load_oracle, reconstruction_report
+from styletalker_domain.frames import dataset_images, images_of
+from styletalker_domain.objective import ReconstructionObjective, progressive_stage
+
+LOG = logging.getLogger(__name__)
+PerceptualKind = Literal["auto", "lpips", "ms_ssim"]
+
+
+class ReconstructionStage(TrainingStage):
+    """Shared machinery of the encoder and autoencoder stages (not registered itself)."""
+
+    trains_generator = False
+
+    def __init__(
+        self,
+        l1: float = 1.0,
+        perceptual: float = 0.5,
+        perceptual_kind: PerceptualKind = "auto",
+        lpips_weights: str = "",
+        latent: float = 0.001,
+        delta: float = 0.0002,
+        delta_norm: float = 2.0,
+        progressive_start: int = 0,
+        progressive_every: int = 0,
+        eval_items: int = 64,
+        eval_batch: int = 64,
+        oracle: str = "",
+        ood_quantile: float = 0.02,
+        ood_margin_db: float = 3.0,
+    ) -> None:
+        self.objective_options = dict(l1=l1, perceptual=perceptual, latent=latent, delta=delta, delta_norm=delta_norm,
+                                      perceptual_kind=perceptual_kind, lpips_weights=lpips_weights)
+        self.progressive_start, self.progressive_every = progressive_start, progressive_every
+        self.eval_items, self.eval_batch = eval_items, eval_batch
+        self.oracle_path = oracle
+        self.ood_quantile, self.ood_margin_db = ood_quantile, ood_margin_db
+
+    # -- set-up ---------------------------------------------------------------------------
+    def setup(self, context: StageContext) -> None:
+        self.context = context
+        generator = context.component("generator")
+        if not isinstance(generator, Generator):
+            raise TypeError(f"stage {context.stage_name}: 'generator' is a {type(generator).__name__}, not a Generator")
+        self.generator = generator
+        fresh_encoder = "image_encoder" not in context.produced and not context.spec("image_encoder").weights
+        self.encoder: ImageEncoder = context.component(
+            "image_encoder", resolution=generator.resolution, num_ws=generator.num_ws, w_dim=generator.w_dim
+        )
+        if fresh_encoder:
+            self.encoder.set_latent_avg(generator.w_avg)
+        self.generator.requires_grad_(self.trains_generator)
+        self.generator.train(self.trains_generator)
+        self.objective = ReconstructionObjective(**self.objective_options).to(context.device)
+        self.data = context.dataset("train")
+
+    def dataset(self) -> Dataset:
+        return self.data
+
+    def trainable(self) -> dict[str, nn.Module]:
+        modules: dict[str, nn.Module] = {"image_encoder": self.encoder}
+        if self.trains_generator:
+            modules["generator"] = self.generator
+        return modules
+
+    def outputs(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator, "image_encoder": self.encoder}
+
+    # -- training -------------------------------------------------------------------------
+    def _progressive(self, step: int) -> int | None:
+        """Set the encoder's e4e progressive stage for ``step``; -> layers with their own code (None: all)."""
+        setter = getattr(self.encoder, "set_progressive_stage", None)
+        if setter is None:
+            return None
+        setter(progressive_stage(step, self.progressive_start, self.progressive_every, self.encoder.num_ws))
+        return self.encoder.active_layers()
+
+    def reconstruct(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """images [b, 3, h, w] -> (ws [b, l, w], reconstruction [b, 3, h, w])."""
+        ws = self.encoder(images)
+        return ws, self.generator.synthesis(ws, noise_mode="const")
+
+    def loss(self, phase: str, batch: dict[str, Any], step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        active = self._progressive(step)
+        images = images_of(batch, self.generator.resolution)
+        ws, reconstruction = self.reconstruct(images)
+        loss, values = self.objective(images, reconstruction, ws, self.encoder.latent_avg, active)
+        if active is not None:
+            values["active_layers"] = float(active)
+        return loss, values
+
+    # -- evaluation -----------------------------------------------------------------------
+    def evaluate(self) -> dict[str, float]:
+        """Held-out PSNR (and oracle R^2 when an oracle checkpoint is given); also stores the
+        encoder's out-of-domain threshold measured on the same images."""
+        split = "val" if self.context.recipe.data.val is not None else "train"
+        if split == "train":
+            LOG.warning("stage %s: the recipe has no [data.val]; reporting numbers on training clips",
+                        self.context.stage_name)
+        dataset = self.data if split == "train" else self.context.dataset("val")
+        return evaluate_reconstruction(self.encoder, self.generator, dataset, self.eval_items, self.eval_batch,
+                                       self.oracle_path, self.context.device, self.ood_quantile, self.ood_margin_db,
+                                       prefix="" if split == "val" else "train_")
+
+
+@torch.no_grad()
+def evaluate_reconstruction(encoder: ImageEncoder, generator: Generator, dataset: Dataset, items: int, batch: int,
+                            oracle_path: str, device: torch.device, ood_quantile: float = 0.02,
+                            ood_margin_db: float = 3.0, prefix: str = "") -> dict[str, float]:
+    """Reconstruction numbers on ``dataset[0..items-1]``; sets ``encoder``'s out-of-domain threshold."""
+    encoder.eval()
+    generator.eval()
+    images = dataset_images(dataset, items, generator.resolution).to(device)
+    oracle = load_oracle(oracle_path, device)
+    numbers, per_image = reconstruction_report(
+        encoder.encode, lambda ws: generator.synthesis(ws, noise_mode="const"), images, oracle, batch
+    )
+    threshold = threshold_from_heldout(per_image, ood_quantile, ood_margin_db)
+    encoder.set_ood_threshold(threshold)
+    numbers["ood_psnr_threshold"] = float(encoder.ood_psnr_threshold)
+    return {prefix + k: v for k, v in numbers.items()}
+
+
+class EncoderStage(ReconstructionStage):
+    """Train an e4e/pSp image encoder against a frozen generator: L1 + perceptual (LPIPS or
+    MS-SSIM) + latent regularisation, with e4e's progressive deltas and delta regularisation."""
+
+
+class AutoencoderStage(ReconstructionStage):
+    """Joint generator + encoder autoencoding for small domains: the reconstruction objective
+    trains both with one optimiser. At the end the generator's w_avg (its truncation centre) is
+    set to the mean encoded code of ``eval_items`` training windows, since its mapping network
+    is not what produced the codes."""
+
+    trains_generator = True
+
+    def evaluate(self) -> dict[str, float]:
+        self.encoder.eval()
+        with torch.no_grad():
+            images = dataset_images(self.data, self.eval_items, self.generator.resolution).to(self.context.device)
+            codes = torch.cat([self.encoder.encode(images[i:i + self.eval_batch]) for i in range(0, len(images), self.eval_batch)])
+            self.generator.w_avg.copy_(codes[:, 0].mean(dim=0).to(self.generator.w_avg))
+        return super().evaluate()
