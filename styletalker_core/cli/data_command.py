@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from styletalker_core.cli.data_encode import add_encode_parser
+
 
 def _seconds(text: str) -> tuple[float, float]:
     """"3" -> (3, 3); "2:4" -> (2, 4)."""
@@ -39,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--identities", type=int, default=0, help="training identities (default: clips / 4)")
     synth.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     synth.set_defaults(func=run_synth)
+    add_encode_parser(actions)
 
 
 def run_synth(args: argparse.Namespace) -> int:
