@@ -65,25 +65,25 @@ def load_published(path: Path) -> dict[str, Any]:
 
 
 def _stages(state: dict[str, torch.Tensor], source: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(channels, units) per backbone stage from the body's conv shapes."""
+    """(channels, units) per backbone stage from the body's conv shapes (published widths rise stage by stage)."""
     widths = []
-    for i in range(10_000):
-        key = f"body.{i}.res_layer.1.weight"
-        if key not in state:
-            break
-        widths.append(int(state[key].shape[0]))
+    while f"body.{len(widths)}.res_layer.1.weight" in state:
+        widths.append(int(state[f"body.{len(widths)}.res_layer.1.weight"].shape[0]))
     if not widths:
         raise ConversionError(f"{source}: no backbone units (encoder.body.<i>.res_layer.*)")
     channels: list[int] = []
     units: list[int] = []
-    for index, width in enumerate(widths):
-        stride_unit = f"body.{index}.shortcut_layer.0.weight" in state or index == 0
-        if not channels or width != channels[-1] or (stride_unit and index > 0 and f"body.{index}.shortcut_layer.0.weight" in state):
+    for width in widths:
+        if channels and width == channels[-1]:
+            units[-1] += 1
+        else:
             channels.append(width)
             units.append(1)
-        else:
-            units[-1] += 1
     return tuple(channels), tuple(units)
+
+
+def _head_convs(state: dict[str, torch.Tensor], head: int) -> int:
+    return len([k for k in state if re.fullmatch(rf"styles\.{head}\.convs\.\d+\.weight", k)])
 
 
 def encoder_options(state: dict[str, torch.Tensor], opts: dict[str, Any], source: str) -> dict[str, Any]:
@@ -98,12 +98,14 @@ def encoder_options(state: dict[str, torch.Tensor], opts: dict[str, Any], source
     if size is not None and num_ws != 2 * int(math.log2(int(size))) - 2:
         raise ConversionError(f"{source}: {num_ws} style heads do not match a {size} px generator")
     channels, units = _stages(state, source)
+    # The coarse heads reduce c3 (input / 2^stages) to 1x1 with one stride-2 conv per halving.
+    resolution = 2 ** (len(channels) + _head_convs(state, 0))
     se = "body.0.res_layer.5.fc1.weight" in state
     reduction = 16
     if se:
         reduction = int(state["body.0.res_layer.5.fc1.weight"].shape[1] // state["body.0.res_layer.5.fc1.weight"].shape[0])
     return dict(
-        resolution=int(opts.get("resize_input", 256) or 256),
+        resolution=resolution,
         num_ws=num_ws,
         w_dim=int(state["styles.0.linear.weight"].shape[0]),
         backbone="ir_se" if se else "ir",
