@@ -54,10 +54,11 @@ class ToyOracle(FactorOracle):
 
 
 class ToyFitStage(TrainingStage):
-    """Fits the toy oracle with mean squared error."""
+    """Fits the toy oracle with mean squared error; ``noise`` jitters predictions from the global RNG."""
 
-    def __init__(self, nan_at: int = -1) -> None:
+    def __init__(self, nan_at: int = -1, noise: float = 0.0) -> None:
         self.nan_at = nan_at
+        self.noise = noise
 
     def setup(self, context: Any) -> None:
         self.context = context
@@ -74,6 +75,8 @@ class ToyFitStage(TrainingStage):
         if INTERRUPT_AT is not None and step == INTERRUPT_AT:
             raise KeyboardInterrupt
         prediction = self.model(batch["images"])["target"]
+        if self.noise:
+            prediction = prediction + self.noise * torch.randn_like(prediction)
         loss = ((prediction - batch["target"]) ** 2).mean()
         if step == self.nan_at:
             loss = loss * float("nan")

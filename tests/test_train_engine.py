@@ -73,9 +73,10 @@ def test_rerun_with_a_different_recipe_is_refused(tmp_path, registries):
 
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path, registries):
-    straight = structure(toy_recipe(tmp_path / "a", steps=12), registries)
+    # The stage draws noise from the global RNG each step: resume must restore it exactly.
+    straight = structure(toy_recipe(tmp_path / "a", steps=12, noise=0.05), registries)
     train_recipe(straight, registries)
-    interrupted = structure(toy_recipe(tmp_path / "b", steps=12), registries)
+    interrupted = structure(toy_recipe(tmp_path / "b", steps=12, noise=0.05), registries)
     engine_toys.INTERRUPT_AT = 9  # dies after the step-8 checkpoint, mid-way to the next one
     with pytest.raises(KeyboardInterrupt):
         train_recipe(interrupted, registries)

@@ -138,6 +138,8 @@ def run_stage(stage: TrainingStage, context: StageContext, loggers: list[MetricL
     loader = DataLoader(
         dataset, batch_sampler=batches, num_workers=context.recipe.data.num_workers,
         pin_memory=runtime.device.type == "cuda", collate_fn=getattr(stage, "collate", None),
+        # Its own generator: starting the loader must not draw from the global RNG that resume restores.
+        generator=torch.Generator().manual_seed(derive_seed(context.recipe.seed, context.stage_name, "workers", start_step)),
     )
     show_progress = runtime.is_main and os.environ.get(PROGRESS_ENV, "1") != "0"
     progress = tqdm(total=config.steps, initial=start_step, desc=context.stage_name, disable=not show_progress,
