@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import attrs
 import torch
 import torch.nn.functional as F
 
@@ -44,106 +43,13 @@ def parse_padding(padding: IntPair) -> tuple[int, int, int, int]:
     raise ValueError(f"padding must be an int, (x, y) or (x0, x1, y0, y1), got {padding!r}")
 
 
-@attrs.frozen
-class _Phase:
-    """Output phase ``r`` of a polyphase correlation along one axis: outputs ``up * n + r``
-    read input samples ``n + offset + j`` weighted by taps ``first_tap + up * j``."""
-
-    first_tap: int
-    offset: int
-    count: int
-
-
-@attrs.frozen
-class _AxisPlan:
-    phases: tuple[_Phase, ...]
-    per_phase: int  # outputs computed per phase (the last ones may be cropped)
-    length: int  # true output length along the axis
-    lo: int  # first input index any phase reads (may be negative: zero padding)
-    hi: int  # one past the last input index any phase reads
-
-    @property
-    def aligned(self) -> bool:
-        first = self.phases[0]
-        return all(p.offset == first.offset and p.count == first.count for p in self.phases)
-
-
-def _plan_axis(size: int, up: int, pad0: int, pad1: int, taps: int) -> _AxisPlan:
-    """Polyphase plan for correlating a ``taps``-long kernel with the zero-inserted signal of
-    ``size`` samples, up-sampled by ``up`` and padded by (pad0, pad1)."""
-    length = size * up + pad0 + pad1 - taps + 1
-    if length <= 0:
-        raise ValueError(
-            f"upfirdn: input of {size} samples, up {up}, padding ({pad0}, {pad1}) and {taps} taps give no output"
-        )
-    per_phase = -(-length // up)
-    phases = []
-    for r in range(up):
-        first_tap = (pad0 - r) % up
-        offset = (r + first_tap - pad0) // up
-        phases.append(_Phase(first_tap, offset, len(range(first_tap, taps, up))))
-    live = [p for p in phases if p.count > 0]
-    lo = min(p.offset for p in live)
-    hi = max(p.offset + per_phase + p.count - 1 for p in live)
-    return _AxisPlan(tuple(phases), per_phase, length, lo, hi)
-
-
-def _interleave(planes: list[list[torch.Tensor]], plan_y: _AxisPlan, plan_x: _AxisPlan) -> torch.Tensor:
-    """planes[ry][rx] [b, c, ny, nx] -> [b, c, ny * uy, nx * ux], cropped to the true size."""
-    rows = [torch.stack(row, dim=-1).flatten(-2) if len(row) > 1 else row[0] for row in planes]
-    y = torch.stack(rows, dim=3).flatten(2, 3) if len(rows) > 1 else rows[0]
-    return y[:, :, : plan_y.length, : plan_x.length]
-
-
-def correlate_upsampled(
-    x: torch.Tensor,
-    kernel: torch.Tensor,
-    up: tuple[int, int],
-    padding: tuple[int, int, int, int],
-    groups: int = 1,
-    fuse_phases: bool = True,
-) -> torch.Tensor:
-    """Correlate the zero-inserted, padded ``x`` with ``kernel`` [o, i / groups, kh, kw], polyphase.
-
-    Equal to ``conv2d(pad(zero_insert(x, up), padding), kernel, groups=groups)`` but reads only
-    the real samples. With ``fuse_phases`` and phases that line up, all up_x * up_y phases run
-    as one convolution with ``o * up_x * up_y`` outputs (best for dense kernels); otherwise one
-    convolution per phase (best for depthwise filters).
-    """
-    ux, uy = up
-    px0, px1, py0, py1 = padding
-    _, _, height, width = x.shape
-    plan_y = _plan_axis(height, uy, py0, py1, kernel.shape[2])
-    plan_x = _plan_axis(width, ux, px0, px1, kernel.shape[3])
-    xp = F.pad(x, [-plan_x.lo, plan_x.hi - width, -plan_y.lo, plan_y.hi - height])
-    out_channels = kernel.shape[0]
-    if ux == 1 and uy == 1:
-        return F.conv2d(xp, kernel, groups=groups)[:, :, : plan_y.length, : plan_x.length]
-    if fuse_phases and plan_y.aligned and plan_x.aligned and plan_y.phases[0].count and plan_x.phases[0].count:
-        # One convolution whose output channels are (o, ry, rx): phases become a pixel shuffle.
-        subs = [
-            [kernel[:, :, qy.first_tap :: uy, qx.first_tap :: ux] for qx in plan_x.phases] for qy in plan_y.phases
-        ]
-        fused = torch.stack([torch.stack(row, dim=1) for row in subs], dim=1)  # [o, uy, ux, i, ky, kx]
-        fused = fused.reshape(out_channels * uy * ux, *kernel.shape[1:2], *fused.shape[-2:])
-        y = F.conv2d(xp, fused, groups=groups)
-        b, _, ny, nx = y.shape
-        y = y.reshape(b, out_channels, uy, ux, ny, nx).permute(0, 1, 4, 2, 5, 3)
-        return y.reshape(b, out_channels, ny * uy, nx * ux)[:, :, : plan_y.length, : plan_x.length]
-    planes = []
-    for qy in plan_y.phases:
-        row = []
-        for qx in plan_x.phases:
-            if qy.count == 0 or qx.count == 0:
-                row.append(x.new_zeros(x.shape[0], out_channels, plan_y.per_phase, plan_x.per_phase))
-                continue
-            y0 = qy.offset - plan_y.lo
-            x0 = qx.offset - plan_x.lo
-            window = xp[:, :, y0 : y0 + plan_y.per_phase + qy.count - 1, x0 : x0 + plan_x.per_phase + qx.count - 1]
-            sub = kernel[:, :, qy.first_tap :: uy, qx.first_tap :: ux]
-            row.append(F.conv2d(window, sub, groups=groups))
-        planes.append(row)
-    return _interleave(planes, plan_y, plan_x)
+def _pad_or_crop(x: torch.Tensor, padding: Sequence[int]) -> torch.Tensor:
+    """``F.pad(x, padding)`` (x0, x1, y0, y1); pure cropping returns a view instead of a copy."""
+    x0, x1, y0, y1 = padding
+    if max(padding) > 0:
+        return F.pad(x, list(padding))
+    height, width = x.shape[2], x.shape[3]
+    return x[:, :, -y0 : height + y1, -x0 : width + x1]
 
 
 def _depthwise(f: torch.Tensor, channels: int, axis: str | None, dtype: torch.dtype) -> torch.Tensor:
@@ -159,13 +65,24 @@ def _depthwise(f: torch.Tensor, channels: int, axis: str | None, dtype: torch.dt
 def _upfirdn_pass(
     x: torch.Tensor, weight: torch.Tensor, up: tuple[int, int], down: tuple[int, int], padding: tuple[int, int, int, int]
 ) -> torch.Tensor:
-    """One depthwise pass with correlation weight [c, 1, kh, kw]."""
+    """One depthwise pass with correlation weight [c, 1, kh, kw].
+
+    Up-sampling runs as a depthwise transposed convolution (the adjoint of a strided one:
+    each output phase sums only the taps that meet real samples), followed by the padding
+    or cropping that places its full-length output on the requested grid; down-sampling as
+    a strided convolution, which evaluates the filter only where a sample is kept.
+    """
     channels = x.shape[1]
     dx, dy = down
+    px0, px1, py0, py1 = padding
     if up == (1, 1):
-        px0, px1, py0, py1 = padding
-        return F.conv2d(F.pad(x, [px0, px1, py0, py1]), weight, stride=(dy, dx), groups=channels)
-    y = correlate_upsampled(x, weight, up, padding, groups=channels, fuse_phases=False)
+        return F.conv2d(_pad_or_crop(x, [px0, px1, py0, py1]), weight, stride=(dy, dx), groups=channels)
+    ux, uy = up
+    kh, kw = weight.shape[2], weight.shape[3]
+    y = F.conv_transpose2d(x, weight.flip([2, 3]), stride=(uy, ux), groups=channels)
+    y = _pad_or_crop(y, [px0 - kw + 1, px1 + ux - kw, py0 - kh + 1, py1 + uy - kh])
+    if y.shape[2] <= 0 or y.shape[3] <= 0:
+        raise ValueError(f"upfirdn2d: up {up}, padding {padding} and a {kh}x{kw} filter give no output")
     if down != (1, 1):
         y = y[:, :, ::dy, ::dx]
     return y
@@ -193,6 +110,8 @@ def upfirdn2d(
     if f is None:
         f = torch.ones(1, dtype=torch.float32, device=x.device)
     f = f if flip_filter else f.flip(list(range(f.ndim)))
+    # Depthwise filtering is several times faster on CPU in channels-last layout.
+    x = x.contiguous(memory_format=torch.channels_last)
     if f.ndim == 1:
         f = f * (gain ** 0.5)
         x = _upfirdn_pass(x, _depthwise(f, x.shape[1], "x", x.dtype), (ux, 1), (dx, 1), (px0, px1, 0, 0))
@@ -221,21 +140,6 @@ def downsample2d(x: torch.Tensor, f: torch.Tensor, down: int = 2, padding: IntPa
     return upfirdn2d(x, f, down=down, padding=pad, gain=gain)
 
 
-def _full_convolution(w: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    """Full 2-D convolution of every [kh, kw] kernel of w [o, i, kh, kw] with filter f ([k] separable or [k, k])."""
-    o, i, kh, kw = w.shape
-    flat = w.reshape(o * i, 1, kh, kw)
-    if f.ndim == 1:
-        k = f.numel()
-        taps = f.flip(0).to(w.dtype)
-        flat = F.conv2d(F.pad(flat, [k - 1, k - 1, 0, 0]), taps.reshape(1, 1, 1, k))
-        flat = F.conv2d(F.pad(flat, [0, 0, k - 1, k - 1]), taps.reshape(1, 1, k, 1))
-    else:
-        fh, fw = f.shape
-        flat = F.conv2d(F.pad(flat, [fw - 1, fw - 1, fh - 1, fh - 1]), f.flip([0, 1]).to(w.dtype)[None, None])
-    return flat.reshape(o, i, *flat.shape[-2:])
-
-
 def conv2d_resample(
     x: torch.Tensor,
     w: torch.Tensor,
@@ -253,8 +157,8 @@ def conv2d_resample(
     when up or down > 1). Equals: up-sample by ``up`` with ``f`` (gain up^2), pad once, convolve
     with w, then filter with ``f`` and keep every ``down``-th sample. ``flip_weight`` True means
     correlation (``torch.nn.functional.conv2d``), False true convolution.
-    Up-sampling: the filter and kernel are combined into one kernel and evaluated polyphase
-    (no zero is multiplied); down-sampling: filter, then strided convolution.
+    Up-sampling: transposed convolution (multiplies real samples only), then the filter;
+    down-sampling: filter, then strided convolution (evaluated only where a sample is kept).
     """
     if up > 1 and down > 1:
         raise ValueError("conv2d_resample: up- and down-sampling at once is not supported; use two calls")
@@ -277,10 +181,15 @@ def conv2d_resample(
         if kh == 1 and kw == 1:  # channel mixing commutes with filtering: mix at the low resolution
             return upfirdn2d(F.conv2d(x, wc, groups=groups), f, up=up, padding=[px0, px1, py0, py1],
                              flip_filter=flip_filter, gain=up * up)
-        fc = f if flip_filter else f.flip(list(range(f.ndim)))
-        fc = fc * (up ** fc.ndim)  # DC gain up^2 in 2-D: up per axis for a separable filter
-        kernel = _full_convolution(wc, fc.to(w.dtype))
-        return correlate_upsampled(x, kernel, (up, up), (px0, px1, py0, py1), groups=groups, fuse_phases=True)
+        # Transposed convolution (the adjoint of a strided one: only real samples are
+        # multiplied), then the FIR filter at the high rate with the remaining padding.
+        wt = wc.flip([2, 3])
+        out_channels, in_per_group = wt.shape[0], wt.shape[1]
+        wt = wt.reshape(groups, out_channels // groups, in_per_group, kh, kw).transpose(1, 2)
+        wt = wt.reshape(groups * in_per_group, out_channels // groups, kh, kw)
+        x = F.conv_transpose2d(x, wt, stride=up, groups=groups)
+        pad = [px0 - (kw - 1), px1 - (kw - up), py0 - (kh - 1), py1 - (kh - up)]
+        return upfirdn2d(x, f, padding=pad, gain=up * up, flip_filter=flip_filter)
     px0 += (fw - down + 1) // 2
     px1 += (fw - down) // 2
     py0 += (fh - down + 1) // 2
