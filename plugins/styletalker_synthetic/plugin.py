@@ -8,6 +8,7 @@ from styletalker_core.registry import Registrar
 
 @hookimpl
 def styletalker_register(registrar: Registrar) -> None:
+    from styletalker_synthetic.metrics import IdentityError, LipSyncCorrelation, MotionRealism, MotionTransferCorrelation
     from styletalker_synthetic.oracle import SyntheticFactorOracle
     from styletalker_synthetic.stage import SyntheticOracleStage
 
@@ -15,3 +16,10 @@ def styletalker_register(registrar: Registrar) -> None:
                        example_options={"resolution": 16, "channels": 4, "hidden": 16})
     registrar.register("stage", "synthetic_oracle", SyntheticOracleStage,
                        example_options={"train_frames": 16, "eval_frames": 8, "eval_clips": 1})
+    for name, factory in (
+        ("synthetic_lipsync", LipSyncCorrelation),
+        ("synthetic_motion_transfer", MotionTransferCorrelation),
+        ("synthetic_identity", IdentityError),
+        ("synthetic_motion_realism", MotionRealism),
+    ):
+        registrar.register("metric", name, factory, example_options={})

@@ -17,7 +17,7 @@ from styletalker_core.data.shards import Clip
 from styletalker_core.data.synthetic.identity import IdentityPool
 from styletalker_core.data.synthetic.motion import head_pose, loudness_envelope, sample_blinks
 from styletalker_core.data.synthetic.renderer import render_faces
-from styletalker_core.data.synthetic.speech import ESPEAK_SAMPLE_RATE, sample_sentence, sample_voice, synthesizer
+from styletalker_core.data.synthetic.speech import ESPEAK_SAMPLE_RATE, sample_sentence, sample_voice, synthesize
 from styletalker_core.data.synthetic.visemes import frame_times, mouth_track, phoneme_ids_at
 
 FPS = 25
@@ -82,7 +82,7 @@ def make_clip(config: SynthConfig, index: int) -> Clip:
     # eSpeak speaks about 1.15 times faster than its nominal rate on these short words.
     num_words = max(2, round((target - lead - tail) * voice.rate / 60 * 1.15))
     text = sample_sentence(rng, num_words, split, config.heldout_fraction)
-    utterance = synthesizer().synthesize(text, voice)
+    utterance = synthesize(text, voice)
     speech = torch.from_numpy(utterance.samples.astype(np.float32) / 32768.0)
     speech = AF.resample(speech, ESPEAK_SAMPLE_RATE, SAMPLE_RATE).numpy()
     peak = float(np.abs(speech).max()) or 1.0

@@ -7,14 +7,21 @@ callback collects the 16-bit samples (22050 Hz) and the events; each
 ``audio_position`` in milliseconds from the start of the utterance. A phoneme lasts until
 the next phoneme event; the utterance ends at the ``espeakEVENT_END``/last event.
 
-The library keeps global state, so there is one :class:`EspeakSynthesizer` per process
-(:func:`synthesizer`). Sentences are assigned to the train or held-out split by a hash of
+The library keeps global state that carries over from one utterance to the next (even
+across espeak_Terminate / espeak_Initialize), which makes the same text come out a few
+samples different on a second call. :func:`synthesize` therefore speaks every utterance in
+a short-lived forked child process that initialises eSpeak from scratch and sends back the
+samples and phonemes through a pipe (as JSON and raw bytes), so the speech of a clip is a
+function of its text and voice only. Sentences are assigned to the train or held-out split by a hash of
 their text, so the two splits never share a sentence.
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
+import os
+import struct
 import threading
 import zlib
 from importlib import resources
@@ -91,7 +98,7 @@ class Utterance:
 
 
 class EspeakSynthesizer:
-    """eSpeak NG through ctypes. Use :func:`synthesizer` to get the process-wide instance."""
+    """eSpeak NG through ctypes, initialised once per process (see :func:`synthesize`)."""
 
     def __init__(self) -> None:
         try:
@@ -154,15 +161,57 @@ class EspeakSynthesizer:
         return Utterance(samples.astype(np.int16), phonemes)
 
 
-_INSTANCE: EspeakSynthesizer | None = None
+def _child_synthesize(text: str, voice: Voice, fd: int) -> None:
+    """In a forked child: speak with a fresh eSpeak and write header length, JSON header, samples to ``fd``."""
+    try:
+        utterance = EspeakSynthesizer().synthesize(text, voice)
+        header = {"phonemes": utterance.phonemes, "samples": int(len(utterance.samples))}
+        payload = utterance.samples.astype("<i2").tobytes()
+    except Exception as error:  # reported to the parent, which raises it
+        header, payload = {"error": f"{type(error).__name__}: {error}"}, b""
+    encoded = json.dumps(header).encode()
+    data = struct.pack("<Q", len(encoded)) + encoded + payload
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
-def synthesizer() -> EspeakSynthesizer:
-    """The process-wide eSpeak NG synthesizer (created on first use)."""
-    global _INSTANCE
-    if _INSTANCE is None:
-        _INSTANCE = EspeakSynthesizer()
-    return _INSTANCE
+def _read_exactly(fd: int, count: int) -> bytes:
+    parts, remaining = [], count
+    while remaining:
+        chunk = os.read(fd, min(remaining, 1 << 20))
+        if not chunk:
+            raise StyleTalkerError("the eSpeak NG child process ended early")
+        parts.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(parts)
+
+
+def synthesize(text: str, voice: Voice) -> Utterance:
+    """Speak ``text`` with ``voice`` in a fresh eSpeak NG (forked child) -> samples and timed phonemes."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        status = 0
+        try:
+            os.close(read_fd)
+            _child_synthesize(text, voice, write_fd)
+        except BaseException:
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    try:
+        (length,) = struct.unpack("<Q", _read_exactly(read_fd, 8))
+        header = json.loads(_read_exactly(read_fd, length))
+        if "error" in header:
+            raise StyleTalkerError(header["error"])
+        samples = np.frombuffer(_read_exactly(read_fd, 2 * header["samples"]), dtype="<i2").astype(np.int16)
+    finally:
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+    phonemes = [(str(name), float(start), float(end)) for name, start, end in header["phonemes"]]
+    return Utterance(samples, phonemes)
 
 
 def word_list() -> list[str]:

@@ -6,10 +6,13 @@ its neighbours). Coarticulation follows the dominance model of Cohen and Massaro
 the mouth parameter is the dominance-weighted mean of all phoneme targets,
 
     value(t) = sum_i D_i(t) T_i / sum_i D_i(t),
-    D_i(t) = alpha_i * exp(-distance(t, [start_i, end_i]) / tau),
+    D_i(t) = alpha_i * exp(-(start_i - t) / tau_a)   before the phoneme,
+           alpha_i                                inside it,
+           alpha_i * exp(-(t - end_i) / tau_c)    after it,
 
-so a phoneme rules inside its own interval and leaks into its neighbours with time constant
-``tau`` (anticipation and carry-over). Lips close for /p b m/ (high dominance) and take
+so a phoneme rules inside its own interval and leaks into its neighbours: ahead of itself
+with time constant ``tau_a`` (anticipation, 30 ms) and behind with ``tau_c`` (carry-over,
+12 ms; lips leave a closure quickly once a vowel starts). Lips close for /p b m/ (high dominance) and take
 their neighbours' shape for /h k g/ (low dominance).
 
 Timing: a clip's frame t (25 fps) spans audio samples [640 t, 640 (t + 1)) at 16 kHz and
@@ -63,7 +66,8 @@ _PHONEME_VISEME: dict[str, str] = {
 # Phoneme ids stored in the per-frame "phoneme" label: 0 silence, 1 any phoneme not listed.
 PHONEMES: tuple[str, ...] = ("_", "?") + tuple(sorted(p for p in _PHONEME_VISEME if not p.startswith("_")))
 _PHONEME_ID = {p: i for i, p in enumerate(PHONEMES)}
-COARTICULATION_TAU = 0.025  # seconds
+ANTICIPATION_TAU = 0.030  # seconds
+CARRYOVER_TAU = 0.012  # seconds
 
 
 def canonical_phoneme(name: str) -> str:
@@ -89,7 +93,10 @@ def viseme_of(name: str) -> str:
 
 
 def mouth_track(
-    phonemes: list[tuple[str, float, float]], times: np.ndarray, tau: float = COARTICULATION_TAU
+    phonemes: list[tuple[str, float, float]],
+    times: np.ndarray,
+    anticipation: float = ANTICIPATION_TAU,
+    carryover: float = CARRYOVER_TAU,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mouth openness and width at ``times`` (seconds, [n]) from timed phonemes (name, start, end).
 
@@ -105,8 +112,9 @@ def mouth_track(
     starts = np.array([s for s, _, _ in segments])[None]
     ends = np.array([e for _, e, _ in segments])[None]
     targets = np.array([t for _, _, t in segments])  # [k, 3]
-    distance = np.maximum(starts - times[:, None], 0) + np.maximum(times[:, None] - ends, 0)  # [n, k]
-    dominance = targets[None, :, 2] * np.exp(-distance / tau)
+    ahead = np.maximum(starts - times[:, None], 0) / anticipation  # [n, k]
+    behind = np.maximum(times[:, None] - ends, 0) / carryover
+    dominance = targets[None, :, 2] * np.exp(-(ahead + behind))
     weights = dominance / dominance.sum(axis=1, keepdims=True)
     openness = weights @ targets[:, 0]
     width = weights @ targets[:, 1]
