@@ -1,4 +1,4 @@
-"""``styletalker ablate RECIPE... [--set k=v ...] [--clips N] [--metrics a,b] [--data DIR] --out DIR``."""
+"""``styletalker ablate RECIPE... [--set k=v ...] [--clips N] [--metrics a,b] [--data DIR] [--out DIR]``."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--runs", metavar="DIR", help="put each recipe's run in DIR/<recipe name> (default: its output_dir)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the audio-driven samples (clip i uses seed + i)")
     parser.add_argument("--videos", type=int, default=1, metavar="N", help="generated videos to keep per recipe and mode")
-    parser.add_argument("--out", required=True, metavar="DIR", help="folder for the comparison")
+    parser.add_argument("--out", default="out/ablation", metavar="DIR", help="folder for the comparison (default: out/ablation)")
     parser.set_defaults(func=run)
 
 
