@@ -12,7 +12,6 @@ default, 0.01, is assumed.
 from __future__ import annotations
 
 import argparse
-import io
 import logging
 import math
 import re
@@ -188,24 +187,33 @@ class RosinalityStyleGAN2Converter(Converter):
         except (OSError, zipfile.BadZipFile):
             return False
 
+    def generator_source(
+        self, g_ema: dict[str, torch.Tensor], latent_avg: torch.Tensor | None, path: Path, role: str = "generator"
+    ) -> ComponentSource:
+        """The ``generator`` component of a rosinality generator state dict (also for other formats
+        that embed one, such as pSp/e4e checkpoints' ``decoder.*``: reach it through the registry,
+        ``registries["converter"].build("rosinality-stylegan2").generator_source(...)``).
+        Without ``latent_avg``, w_avg is estimated from mapped samples."""
+        state = dict(g_ema)
+        if latent_avg is not None:
+            state["latent_avg"] = latent_avg.reshape(-1)
+        options = generator_options(state, str(path))
+        return ComponentSource(
+            role, "generator", "stylegan2", options, state, GENERATOR_TABLE,
+            finalize=None if latent_avg is not None else _mean_w, notes={"network": "g_ema"},
+        )
+
     def read(self, path: Path) -> list[ComponentSource]:
         try:
             with torch.serialization.safe_globals([argparse.Namespace]):
-                data = torch.load(io.BytesIO(Path(path).read_bytes()), map_location="cpu", weights_only=True)
+                data = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # weights_only refuses anything else: report, never retry unsafely
             raise CheckpointError(f"{path}: not a loadable rosinality checkpoint ({type(error).__name__}: "
                                   f"{str(error).splitlines()[0] if str(error) else ''})") from None
         if not isinstance(data, dict) or not isinstance(data.get("g_ema"), dict):
             raise ConversionError(f"{path}: no 'g_ema' state dict (is it a rosinality stylegan2-pytorch checkpoint?)")
-        state = dict(data["g_ema"])
         latent_avg = data.get("latent_avg")
-        if isinstance(latent_avg, torch.Tensor):
-            state["latent_avg"] = latent_avg.reshape(-1)
-        options = generator_options(state, str(path))
-        sources = [ComponentSource(
-            "generator", "generator", "stylegan2", options, state, GENERATOR_TABLE,
-            finalize=None if "latent_avg" in state else _mean_w, notes={"network": "g_ema"},
-        )]
+        sources = [self.generator_source(data["g_ema"], latent_avg if isinstance(latent_avg, torch.Tensor) else None, path)]
         if isinstance(data.get("d"), dict):
             d_state = dict(data["d"])
             d_options = discriminator_options(d_state, str(path))

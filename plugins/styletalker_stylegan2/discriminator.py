@@ -15,7 +15,8 @@ from torch import nn
 
 from styletalker_core.interfaces import Discriminator
 from styletalker_core.nn import EqualizedConv2d, EqualizedLinear, MappingNetwork
-from styletalker_stylegan2.generator import DTYPES, channels_per_resolution, check_resolution
+from styletalker_core.nn.style_generator import compute_dtype
+from styletalker_stylegan2.generator import channels_per_resolution, check_resolution
 
 
 class DiscriminatorBlock(nn.Module):
@@ -128,12 +129,10 @@ class StyleGAN2Discriminator(Discriminator):
     ) -> None:
         super().__init__()
         check_resolution(resolution, "stylegan2 discriminator")
-        if dtype not in DTYPES:
-            raise ValueError(f"stylegan2 discriminator: dtype {dtype!r}; use one of {', '.join(DTYPES)}")
         self.resolution = resolution
         self.img_channels = img_channels
         self.c_dim = c_dim
-        self.compute_dtype = DTYPES[dtype]
+        self.compute_dtype = compute_dtype(dtype, "stylegan2 discriminator")
         self.channels_last = channels_last
         channels = channels_per_resolution(resolution, channel_base, channel_max)
         self.block_resolutions = sorted((r for r in channels if r > 4), reverse=True)

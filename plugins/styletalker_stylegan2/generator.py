@@ -9,11 +9,10 @@ from typing import Literal
 
 import torch
 
-from styletalker_core.interfaces import Generator
 from styletalker_core.nn import MappingNetwork
-from styletalker_stylegan2.layers import NOISE_MODES, SynthesisBlock
+from styletalker_core.nn.style_generator import StyleGenerator, compute_dtype
+from styletalker_stylegan2.layers import SynthesisBlock
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def channels_per_resolution(resolution: int, channel_base: int, channel_max: int) -> dict[int, int]:
@@ -26,7 +25,7 @@ def check_resolution(resolution: int, owner: str) -> None:
         raise ValueError(f"{owner}: resolution must be a power of two from 8 to 4096, got {resolution}")
 
 
-class StyleGAN2Generator(Generator):
+class StyleGAN2Generator(StyleGenerator):
     """StyleGAN2 (skip architecture): z [b, z_dim] -> w [b, num_ws, w_dim] -> images [b, c, r, r].
 
     Options: ``resolution`` (power of two), ``z_dim``/``w_dim``, ``c_dim`` (labels, 0 for
@@ -62,14 +61,12 @@ class StyleGAN2Generator(Generator):
     ) -> None:
         super().__init__()
         check_resolution(resolution, "stylegan2 generator")
-        if dtype not in DTYPES:
-            raise ValueError(f"stylegan2 generator: dtype {dtype!r}; use one of {', '.join(DTYPES)}")
         self.resolution = resolution
         self.z_dim = z_dim
         self.w_dim = w_dim
         self.c_dim = c_dim
         self.img_channels = img_channels
-        self.compute_dtype = DTYPES[dtype]
+        self.compute_dtype = compute_dtype(dtype, "stylegan2 generator")
         self.channels_last = channels_last
         channels = channels_per_resolution(resolution, channel_base, channel_max)
         self.block_resolutions = sorted(channels)
@@ -89,26 +86,8 @@ class StyleGAN2Generator(Generator):
             w_avg_beta=w_avg_beta,
         )
 
-    @property
-    def w_avg(self) -> torch.Tensor:  # type: ignore[override]
-        """[w_dim] running mean of w, the truncation centre."""
-        return self.mapping_network.w_avg
-
-    def mapping(
-        self,
-        z: torch.Tensor,
-        c: torch.Tensor | None = None,
-        truncation_psi: float = 1.0,
-        truncation_cutoff: int | None = None,
-        update_emas: bool = False,
-    ) -> torch.Tensor:
-        return self.mapping_network(z, c, truncation_psi, truncation_cutoff, update_emas)
-
     def synthesis(self, ws: torch.Tensor, noise_mode: str = "const", update_emas: bool = False) -> torch.Tensor:
-        if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
-            raise ValueError(f"stylegan2 synthesis: ws must be [b, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}")
-        if noise_mode not in NOISE_MODES:
-            raise ValueError(f"noise_mode {noise_mode!r}; use one of {', '.join(NOISE_MODES)}")
+        self.check_synthesis_inputs(ws, noise_mode)
         ws = ws.to(torch.float32)
         x = img = None
         index = 0

@@ -14,8 +14,6 @@ from torch import nn
 
 from styletalker_core.nn import EqualizedLinear, bias_act, binomial_filter, modulated_conv2d, upsample2d
 
-NOISE_MODES = ("random", "const", "none")
-
 
 class SynthesisLayer(nn.Module):
     """x [b, in_channels, r / up, r / up], w [b, w_dim] -> [b, out_channels, r, r].

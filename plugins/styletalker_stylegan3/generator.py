@@ -9,15 +9,13 @@ from typing import Literal
 import torch
 from torch import nn
 
-from styletalker_core.interfaces import Generator
 from styletalker_core.nn import MappingNetwork
+from styletalker_core.nn.style_generator import StyleGenerator, compute_dtype
 from styletalker_stylegan3.layers import SynthesisInput, SynthesisLayer, layer_schedule
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-NOISE_MODES = ("random", "const", "none")
 
 
-class StyleGAN3Generator(Generator):
+class StyleGAN3Generator(StyleGenerator):
     """StyleGAN3: z [b, z_dim] -> w [b, num_ws, w_dim] -> images [b, c, r, r]; num_ws = num_layers + 2.
 
     ``config`` 't' uses 3x3 convolutions and separable Kaiser filters; 'r' uses 1x1
@@ -66,8 +64,6 @@ class StyleGAN3Generator(Generator):
             raise ValueError(f"stylegan3 generator: resolution must be a power of two from 16 to 4096, got {resolution}")
         if config not in ("t", "r"):
             raise ValueError(f"stylegan3 generator: config {config!r}; use 't' or 'r'")
-        if dtype not in DTYPES:
-            raise ValueError(f"stylegan3 generator: dtype {dtype!r}; use one of {', '.join(DTYPES)}")
         self.resolution = resolution
         self.config = config
         self.z_dim = z_dim
@@ -75,7 +71,7 @@ class StyleGAN3Generator(Generator):
         self.c_dim = c_dim
         self.img_channels = img_channels
         self.output_scale = output_scale
-        self.compute_dtype = DTYPES[dtype]
+        self.compute_dtype = compute_dtype(dtype, "stylegan3 generator")
         self.channels_last = channels_last
         self.num_ws = num_layers + 2
         s = layer_schedule(resolution, img_channels, channel_base, channel_max, num_layers, num_critical,
@@ -106,26 +102,8 @@ class StyleGAN3Generator(Generator):
             w_avg_beta=w_avg_beta,
         )
 
-    @property
-    def w_avg(self) -> torch.Tensor:  # type: ignore[override]
-        """[w_dim] running mean of w, the truncation centre."""
-        return self.mapping_network.w_avg
-
-    def mapping(
-        self,
-        z: torch.Tensor,
-        c: torch.Tensor | None = None,
-        truncation_psi: float = 1.0,
-        truncation_cutoff: int | None = None,
-        update_emas: bool = False,
-    ) -> torch.Tensor:
-        return self.mapping_network(z, c, truncation_psi, truncation_cutoff, update_emas)
-
     def synthesis(self, ws: torch.Tensor, noise_mode: str = "const", update_emas: bool = False) -> torch.Tensor:
-        if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
-            raise ValueError(f"stylegan3 synthesis: ws must be [b, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}")
-        if noise_mode not in NOISE_MODES:
-            raise ValueError(f"noise_mode {noise_mode!r}; use one of {', '.join(NOISE_MODES)}")
+        self.check_synthesis_inputs(ws, noise_mode)
         ws = ws.to(torch.float32).unbind(dim=1)
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         x = self.synthesis_network.input(ws[0])

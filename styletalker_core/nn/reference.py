@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from styletalker_core.nn.activation import bias_act
-from styletalker_core.nn.upfirdn import IntPair, parse_padding, parse_scaling
+from styletalker_core.nn.upfirdn import IntPair, parse_padding, parse_scaling, resample_padding
 
 
 def upfirdn2d_reference(
@@ -57,19 +57,7 @@ def conv2d_resample_reference(
 ) -> torch.Tensor:
     """Same contract as :func:`styletalker_core.nn.upfirdn.conv2d_resample`: up-sample, pad,
     convolve, filter and decimate, each step on full-size tensors."""
-    px0, px1, py0, py1 = parse_padding(padding)
-    if up > 1:
-        fw, fh = f.shape[-1], f.shape[0]
-        px0 += (fw + up - 1) // 2
-        px1 += (fw - up) // 2
-        py0 += (fh + up - 1) // 2
-        py1 += (fh - up) // 2
-    if down > 1:
-        fw, fh = f.shape[-1], f.shape[0]
-        px0 += (fw - down + 1) // 2
-        px1 += (fw - down) // 2
-        py0 += (fh - down + 1) // 2
-        py1 += (fh - down) // 2
+    px0, px1, py0, py1 = resample_padding(f, up, down, padding) if up > 1 or down > 1 else parse_padding(padding)
     x = upfirdn2d_reference(
         x, f if up > 1 else None, up=up, padding=[px0, px1, py0, py1], gain=up * up, flip_filter=flip_filter
     )

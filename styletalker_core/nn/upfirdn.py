@@ -43,6 +43,20 @@ def parse_padding(padding: IntPair) -> tuple[int, int, int, int]:
     raise ValueError(f"padding must be an int, (x, y) or (x0, x1, y0, y1), got {padding!r}")
 
 
+def resample_padding(f: torch.Tensor, up: int = 1, down: int = 1, padding: IntPair = 0) -> tuple[int, int, int, int]:
+    """(x0, x1, y0, y1) padding that centres a filter ``f`` ([k] or [kh, kw]) when up- or
+    down-sampling by 2 or more, added to ``padding`` (NVlabs' convention)."""
+    px0, px1, py0, py1 = parse_padding(padding)
+    fw, fh = f.shape[-1], f.shape[0]
+    if up > 1:
+        px0, px1 = px0 + (fw + up - 1) // 2, px1 + (fw - up) // 2
+        py0, py1 = py0 + (fh + up - 1) // 2, py1 + (fh - up) // 2
+    if down > 1:
+        px0, px1 = px0 + (fw - down + 1) // 2, px1 + (fw - down) // 2
+        py0, py1 = py0 + (fh - down + 1) // 2, py1 + (fh - down) // 2
+    return px0, px1, py0, py1
+
+
 def _pad_or_crop(x: torch.Tensor, padding: Sequence[int]) -> torch.Tensor:
     """``F.pad(x, padding)`` (x0, x1, y0, y1); pure cropping returns a view instead of a copy."""
     x0, x1, y0, y1 = padding
@@ -124,20 +138,12 @@ def upfirdn2d(
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2, padding: IntPair = 0, gain: float = 1.0) -> torch.Tensor:
     """Up-sample x [b, c, h, w] by ``up`` with filter ``f``: [b, c, h * up, w * up] (DC gain ``gain``)."""
-    px0, px1, py0, py1 = parse_padding(padding)
-    fw = f.shape[-1]
-    fh = f.shape[0]
-    pad = [px0 + (fw + up - 1) // 2, px1 + (fw - up) // 2, py0 + (fh + up - 1) // 2, py1 + (fh - up) // 2]
-    return upfirdn2d(x, f, up=up, padding=pad, gain=gain * up * up)
+    return upfirdn2d(x, f, up=up, padding=resample_padding(f, up=up, padding=padding), gain=gain * up * up)
 
 
 def downsample2d(x: torch.Tensor, f: torch.Tensor, down: int = 2, padding: IntPair = 0, gain: float = 1.0) -> torch.Tensor:
     """Down-sample x [b, c, h, w] by ``down`` with filter ``f``: [b, c, h / down, w / down]."""
-    px0, px1, py0, py1 = parse_padding(padding)
-    fw = f.shape[-1]
-    fh = f.shape[0]
-    pad = [px0 + (fw - down + 1) // 2, px1 + (fw - down) // 2, py0 + (fh - down + 1) // 2, py1 + (fh - down) // 2]
-    return upfirdn2d(x, f, down=down, padding=pad, gain=gain)
+    return upfirdn2d(x, f, down=down, padding=resample_padding(f, down=down, padding=padding), gain=gain)
 
 
 def conv2d_resample(
@@ -171,13 +177,8 @@ def conv2d_resample(
         return F.conv2d(F.pad(x, [px0, px1, py0, py1]), wc, groups=groups)
     if f is None:
         raise ValueError("conv2d_resample: a resampling filter is needed for up/down-sampling")
-    fw = f.shape[-1]
-    fh = f.shape[0]
+    px0, px1, py0, py1 = resample_padding(f, up, down, padding)
     if up > 1:
-        px0 += (fw + up - 1) // 2
-        px1 += (fw - up) // 2
-        py0 += (fh + up - 1) // 2
-        py1 += (fh - up) // 2
         if kh == 1 and kw == 1:  # channel mixing commutes with filtering: mix at the low resolution
             return upfirdn2d(F.conv2d(x, wc, groups=groups), f, up=up, padding=[px0, px1, py0, py1],
                              flip_filter=flip_filter, gain=up * up)
@@ -190,10 +191,6 @@ def conv2d_resample(
         x = F.conv_transpose2d(x, wt, stride=up, groups=groups)
         pad = [px0 - (kw - 1), px1 - (kw - up), py0 - (kh - 1), py1 - (kh - up)]
         return upfirdn2d(x, f, padding=pad, gain=up * up, flip_filter=flip_filter)
-    px0 += (fw - down + 1) // 2
-    px1 += (fw - down) // 2
-    py0 += (fh - down + 1) // 2
-    py1 += (fh - down) // 2
     if kh == 1 and kw == 1:
         x = upfirdn2d(x, f, down=down, padding=[px0, px1, py0, py1], flip_filter=flip_filter)
         return F.conv2d(x, wc, groups=groups)
