@@ -255,6 +255,13 @@ def test_ablate_refuses_unmarked_training_data_and_bad_settings(registries: Regi
         run_ablation(AblationSettings([str(base), str(base)], tmp_path / "out"), registries)
     with pytest.raises(StyleTalkerError, match="choose from audio, motion"):
         run_ablation(AblationSettings([str(base)], tmp_path / "out", modes=("video",)), registries)
+    (tmp_path / "other").mkdir()
+    _, elsewhere = write_recipes(tmp_path / "other", tmp_path / "another_dataset")
+    with pytest.raises(StyleTalkerError, match="evaluate on different datasets"):
+        run_ablation(AblationSettings([str(base), str(elsewhere)], tmp_path / "out"), registries)
+    with pytest.raises(StyleTalkerError, match="no manifest.json"):
+        run_ablation(AblationSettings([str(elsewhere)], tmp_path / "out", runs=tmp_path / "runs"), registries)
+    assert not (tmp_path / "runs").exists()  # checked before any training
 
 
 def test_best_runs_need_two_scores() -> None:

@@ -8,7 +8,7 @@
 
 from styletalker_core.ablate.clips import HeldoutClip, dataset_root, load_clips
 from styletalker_core.ablate.generation import MODES, fitted_indices, generate_items
-from styletalker_core.ablate.runner import AblationSettings, RecipeRun, evaluate_model, quote_command, run_ablation
+from styletalker_core.ablate.runner import AblationSettings, RecipeRun, evaluate_model, evaluation_clips, quote_command, run_ablation
 
 __all__ = [
     "MODES",
@@ -17,6 +17,7 @@ __all__ = [
     "RecipeRun",
     "dataset_root",
     "evaluate_model",
+    "evaluation_clips",
     "fitted_indices",
     "generate_items",
     "load_clips",

@@ -22,8 +22,8 @@ import numpy as np
 from styletalker_core.ablate.clips import HeldoutClip, dataset_root, load_clips
 from styletalker_core.ablate.generation import MODES, generate_items
 from styletalker_core.errors import StyleTalkerError
-from styletalker_core.evaluate import EvalReport, build_metrics, evaluate_items, metric_specs
-from styletalker_core.interfaces.metric import EvalItem
+from styletalker_core.evaluate import EvalReport, MetricInfo, build_metrics, evaluate_items, metric_specs
+from styletalker_core.interfaces.metric import EvalItem, Metric
 from styletalker_core.recipe import load_recipe
 from styletalker_core.recipe.schema import Recipe
 from styletalker_core.registry import Registries
@@ -38,7 +38,7 @@ class AblationSettings:
     recipes: list[str]
     out: Path
     overrides: list[str] = attrs.Factory(list)
-    clips: int | None = None  # None: each recipe's evaluate.clips
+    clips: int | None = None  # None: the first recipe's evaluate.clips
     modes: tuple[str, ...] = ("audio", "motion")
     metrics: list[str] | None = None  # None: each recipe's [evaluate] metrics
     data: str | None = None
@@ -89,6 +89,7 @@ def evaluate_model(
     model_path: Path,
     recipe: Recipe,
     clips: list[HeldoutClip],
+    metrics: list[tuple[MetricInfo, Metric]],
     settings: AblationSettings,
     registries: Registries,
     out_dir: Path,
@@ -97,7 +98,6 @@ def evaluate_model(
     from styletalker_core.model import TalkingHead
 
     head = TalkingHead.from_checkpoint(model_path, registries)
-    metrics = build_metrics(registries, metric_specs(settings.metrics, recipe))
     reports = {}
     for mode in settings.modes:
         started = time.time()
@@ -110,29 +110,37 @@ def evaluate_model(
     return reports
 
 
+def evaluation_clips(settings: AblationSettings, recipes: list[Recipe]) -> tuple[Path, list[HeldoutClip]]:
+    """The dataset and held-out clips every recipe is evaluated on (one set for all, for a fair comparison)."""
+    roots = {dataset_root(recipe, settings.data).resolve(): recipe.name for recipe in recipes}
+    if len(roots) > 1:
+        listing = ", ".join(f"{name}: {root}" for root, name in roots.items())
+        raise StyleTalkerError(f"the recipes evaluate on different datasets ({listing}); name one with --data DIR")
+    root = dataset_root(recipes[0], settings.data)
+    count = settings.clips or recipes[0].evaluate.clips
+    return root, load_clips(root, count, explicit=settings.data is not None)
+
+
 def run_ablation(settings: AblationSettings, registries: Registries) -> list[RecipeRun]:
-    """Train or reuse every recipe, evaluate each on the same held-out clips, write the comparison."""
+    """Train or reuse every recipe, evaluate each on the same held-out clips, write the comparison.
+
+    The recipes, the evaluation clips and the metrics are all checked before any training starts.
+    """
     from styletalker_core.ablate.report import write_outputs
     from styletalker_core.train import train_recipe
 
     recipes = _load_recipes(settings, registries)
+    root, clips = evaluation_clips(settings, recipes)
+    metrics = [build_metrics(registries, metric_specs(settings.metrics, recipe)) for recipe in recipes]
     runs = []
-    clip_cache: dict[tuple[Path, int], list[HeldoutClip]] = {}
-    for reference, recipe in zip(settings.recipes, recipes):
+    for reference, recipe, recipe_metrics in zip(settings.recipes, recipes, metrics):
         run_dir = settings.runs / recipe.name if settings.runs else Path(recipe.run_dir())
         started = time.time()
         result = train_recipe(recipe, registries, run_dir=run_dir)
-        train_seconds = time.time() - started
-        root = dataset_root(recipe, settings.data)
-        count = settings.clips or recipe.evaluate.clips
-        key = (root.resolve(), count)
-        if key not in clip_cache:
-            clip_cache[key] = load_clips(root, count, explicit=settings.data is not None)
-        clips = clip_cache[key]
-        run = RecipeRun(recipe.name, str(reference), result.run_dir, result.model, train_seconds,
+        run = RecipeRun(recipe.name, str(reference), result.run_dir, result.model, time.time() - started,
                         [stage.name for stage in result.stages], list(result.skipped),
                         clips=[clip.clip_id for clip in clips], data=str(root))
-        run.reports = evaluate_model(result.model, recipe, clips, settings, registries, settings.out / recipe.name)
+        run.reports = evaluate_model(result.model, recipe, clips, recipe_metrics, settings, registries, settings.out / recipe.name)
         runs.append(run)
     write_outputs(settings, runs)
     return runs

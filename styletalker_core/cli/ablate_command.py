@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("recipes", nargs="+", metavar="RECIPE", help="recipe files or names (each needs its own name)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
                         help="override a field in every recipe, e.g. --set stages.main.steps=200")
-    parser.add_argument("--clips", type=int, metavar="N", help="held-out clips to evaluate (default: the recipe's evaluate.clips)")
+    parser.add_argument("--clips", type=int, metavar="N", help="held-out clips to evaluate (default: the first recipe's evaluate.clips)")
     parser.add_argument("--metrics", metavar="A,B,...", help="metrics to run (default: each recipe's [evaluate] metrics)")
     parser.add_argument("--data", metavar="DIR", help="clip dataset to evaluate on (default: the recipe's data.val, "
                         "else data.train, using its clips marked held out)")
