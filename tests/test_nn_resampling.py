@@ -6,6 +6,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from styletalker_core.nn import binomial_filter, conv2d_resample, downsample2d, jinc_lowpass, kaiser_lowpass
 from styletalker_core.nn import upfirdn2d, upsample2d
@@ -83,3 +85,28 @@ def test_fast_paths_are_differentiable_like_the_reference():
         grads.append((gx, gw))
     torch.testing.assert_close(grads[0][0], grads[1][0], atol=1e-4, rtol=1e-5)
     torch.testing.assert_close(grads[0][1], grads[1][1], atol=1e-4, rtol=1e-5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    up=st.integers(1, 4),
+    down=st.integers(1, 3),
+    taps=st.integers(1, 8),
+    separable=st.booleans(),
+    pads=st.tuples(*[st.integers(-2, 6)] * 4),
+    size=st.tuples(st.integers(5, 12), st.integers(5, 12)),
+    seed=st.integers(0, 2 ** 16),
+)
+def test_upfirdn2d_property(up, down, taps, separable, pads, size, seed):
+    """Any factors, filter length and padding (negative crops): fast path == zero insertion."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, 2, *size, generator=generator)
+    f = torch.randn(taps, generator=generator) if separable else torch.randn(taps, taps, generator=generator)
+    out_h = size[0] * up + pads[2] + pads[3] - taps + 1
+    out_w = size[1] * up + pads[0] + pads[1] - taps + 1
+    if out_h <= 0 or out_w <= 0:
+        return
+    fast = upfirdn2d(x, f, up=up, down=down, padding=pads)
+    plain = upfirdn2d_reference(x, f, up=up, down=down, padding=pads)
+    assert fast.shape == plain.shape
+    torch.testing.assert_close(fast, plain, atol=1e-4, rtol=1e-4)
