@@ -45,8 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_synth(args: argparse.Namespace) -> int:
+    import torch
+
     from styletalker_core.data.synthetic import SynthConfig, generate_dataset
     from styletalker_core.errors import StyleTalkerError
+
+    torch.set_num_threads(1)  # frames render in small chunks: parallelism comes from --workers
 
     if args.clips < 1:
         raise StyleTalkerError(f"--clips {args.clips}: give at least 1 clip")
