@@ -102,3 +102,19 @@ def test_registered_options_validate_like_a_recipe():
     annotation = parameter_annotations(entry)["modconv_mode"].annotation
     assert check_value("grouped", annotation, "modconv_mode") == []
     assert check_value("fast", annotation, "modconv_mode") != []
+
+
+def test_second_order_gradients_for_r1_and_path_length_penalties():
+    """GAN training differentiates gradients: R1 through D, path length through G."""
+    torch.manual_seed(0)
+    discriminator = StyleGAN2Discriminator(resolution=32, channel_base=256, channel_max=16).train()
+    images = torch.randn(4, 3, 32, 32, requires_grad=True)
+    (grad,) = torch.autograd.grad(discriminator(images).sum(), images, create_graph=True)
+    grad.square().sum().backward()
+    assert all(p.grad is not None for p in discriminator.parameters() if p.requires_grad and p.ndim > 1)
+    generator = StyleGAN2Generator(resolution=32, **SMALL).train()
+    ws = generator.mapping(torch.randn(2, 16)).detach().requires_grad_(True)
+    images = generator.synthesis(ws, noise_mode="random")
+    (grad,) = torch.autograd.grad((images * torch.randn_like(images)).sum(), ws, create_graph=True)
+    grad.square().sum().backward()
+    assert generator.synthesis_network.b32.conv0.weight.grad is not None
