@@ -17,8 +17,10 @@ from torch import nn
 from styletalker_core.interfaces.image_encoder import psnr
 
 LOG = logging.getLogger(__name__)
-# Factors whose agreement the target names (the oracle may read more).
-TARGET_FACTORS = ("mouth_open", "pose", "eye_open")
+# Factors whose agreement the target names (the oracle may read more); pose is either
+# one vector factor "pose" or its three angles.
+TARGET_FACTORS = ("mouth_open", "pose", "yaw", "pitch", "roll", "eye_open")
+POSE_ANGLES = ("yaw", "pitch", "roll")
 
 
 def r_squared(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -57,6 +59,8 @@ def oracle_agreement(oracle: nn.Module, inputs: torch.Tensor, outputs: torch.Ten
         values[f"r2_{name}"] = float(r2.mean())
         if r2.ndim == 1 and 1 < r2.numel() <= 3:
             values.update({f"r2_{name}_{k}": float(v) for k, v in enumerate(r2)})
+    if "r2_pose" not in values and all(f"r2_{angle}" in values for angle in POSE_ANGLES):
+        values["r2_pose"] = sum(values[f"r2_{angle}"] for angle in POSE_ANGLES) / len(POSE_ANGLES)
     targets = [values[f"r2_{name}"] for name in TARGET_FACTORS if f"r2_{name}" in values]
     if targets:
         values["r2_min_target_factors"] = min(targets)

@@ -1,0 +1,191 @@
+"""Domain pretraining stages on a tiny clip dataset: StyleGAN2 GAN training, e4e encoder training
+against the frozen generator, joint autoencoding; held-out numbers and the out-of-domain threshold."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from styletalker_core.checkpoint import load_checkpoint, save_checkpoint
+from styletalker_core.data.shards import Clip, ShardWriter
+from styletalker_core.plugins import get_registries
+from styletalker_core.recipe import load_recipe
+from styletalker_core.registry import ComponentSpec, build_component
+from styletalker_core.train import train_recipe
+from styletalker_domain.evaluation import oracle_agreement, r_squared
+from styletalker_domain.objective import progressive_stage
+
+RESOLUTION = 16
+
+
+def _face(rng: np.random.Generator, frames: int) -> np.ndarray:
+    """A coloured disc on a background whose centre moves: learnable, not constant."""
+    y, x = np.mgrid[:RESOLUTION, :RESOLUTION]
+    colour, background = rng.integers(60, 255, 3), rng.integers(0, 80, 3)
+    out = np.empty((frames, RESOLUTION, RESOLUTION, 3), np.uint8)
+    for t in range(frames):
+        cx, cy = 8 + 2 * np.sin(t / 3), 8 + 2 * np.cos(t / 4)
+        inside = (x - cx) ** 2 + (y - cy) ** 2 < 20
+        out[t] = np.where(inside[..., None], colour, background)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("domain_data")
+    rng = np.random.default_rng(0)
+    clips = [Clip(clip_id=f"c{i}", frames=_face(rng, 12), audio=np.zeros(12 * 640, np.float32),
+                  meta={"split": "heldout" if i >= 3 else "train"}) for i in range(4)]
+    ShardWriter(root).write("s0", clips)
+    ShardWriter(root).finalize()
+    return root
+
+
+def _recipe_text(root, stages: str, extra_model: str = "") -> str:
+    return f"""
+name = "tiny_domain"
+seed = 0
+[runtime]
+device = "cpu"
+[data.train]
+name = "sharded"
+root = "{root}"
+split = "train"
+window_frames = 2
+labels = false
+[data.val]
+name = "sharded"
+root = "{root}"
+split = "heldout"
+window_frames = 2
+labels = false
+[model.generator]
+name = "stylegan2"
+resolution = {RESOLUTION}
+z_dim = 16
+w_dim = 16
+channel_base = 256
+channel_max = 16
+mapping_layers = 2
+[model.discriminator]
+name = "stylegan2"
+channel_base = 256
+channel_max = 16
+[model.image_encoder]
+name = "e4e"
+domain = "tiny discs"
+backbone = "ir_se"
+stem_channels = 4
+channels = [4, 8, 8, 16]
+units = [1, 1, 1, 1]
+se_reduction = 2
+{extra_model}
+{stages}
+"""
+
+
+def _metrics(run_dir, stage: str) -> list[dict]:
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [line for line in lines if line.get("stage") == stage]
+
+
+def test_gan_then_encoder_stages(tiny_data, tmp_path, write_recipe):
+    stages = """
+[stages.gan]
+name = "stylegan2_gan"
+steps = 4
+batch_size = 4
+lr = 0.002
+log_every = 1
+r1_interval = 2
+pl_weight = 1.0
+pl_interval = 2
+ema_kimg = 0.01
+eval_items = 2
+projection_steps = 3
+[stages.encoder]
+name = "e4e_encoder"
+steps = 6
+batch_size = 4
+lr = 0.001
+log_every = 1
+progressive_start = 2
+progressive_every = 2
+eval_items = 2
+"""
+    recipe = load_recipe(write_recipe("r.toml", _recipe_text(tiny_data, stages)))
+    result = train_recipe(recipe, get_registries(), run_dir=tmp_path / "run")
+    gan, encoder_stage = result.stages
+    assert {"projection_psnr", "projection_l1"} <= set(gan.evaluation)
+    logged = {key for line in _metrics(tmp_path / "run", "gan") for key in line}
+    assert {"g_adv", "d_adv", "r1", "pl_penalty", "loss_G", "loss_D", "loss_D_r1", "loss_G_pl"} <= logged
+    gan_checkpoint = load_checkpoint(gan.checkpoint)
+    assert set(gan_checkpoint.components) == {"generator", "discriminator"}
+    numbers = encoder_stage.evaluation
+    assert {"psnr", "psnr_p05", "l1", "ood_psnr_threshold"} <= set(numbers)
+    final = load_checkpoint(encoder_stage.checkpoint)
+    encoder, generator = final["image_encoder"], final["generator"]
+    # the encoder trained against the GAN's (frozen) EMA generator, centred on its w_avg
+    for key, value in gan_checkpoint["generator"].state_dict().items():
+        torch.testing.assert_close(generator.state_dict()[key], value)
+    assert float(encoder.ood_psnr_threshold) == pytest.approx(numbers["ood_psnr_threshold"])
+    assert encoder.domain == "tiny discs"
+    active = [line["active_layers"] for line in _metrics(tmp_path / "run", "encoder")]
+    assert active == [1, 1, 2, 2, 3, 3]  # e4e progressive schedule: W first, then one delta every 2 steps
+    assert int(encoder.progressive_stage) == 2
+    model = load_checkpoint(result.model)
+    assert {"generator", "image_encoder", "discriminator"} <= set(model.components)
+
+
+def test_joint_autoencoder_learns_and_sets_w_avg(tiny_data, tmp_path, write_recipe):
+    stages = """
+[stages.joint]
+name = "autoencoder"
+steps = 30
+batch_size = 4
+lr = 0.003
+log_every = 5
+eval_items = 3
+"""
+    recipe = load_recipe(write_recipe("j.toml", _recipe_text(tiny_data, stages)))
+    result = train_recipe(recipe, get_registries(), run_dir=tmp_path / "joint")
+    logged = _metrics(tmp_path / "joint", "joint")
+    assert logged[-1]["l1"] < 0.6 * logged[0]["l1"]  # generator and encoder both learn
+    assert logged[-1]["psnr"] > logged[0]["psnr"] + 3
+    final = load_checkpoint(result.stages[0].checkpoint)
+    generator, encoder = final["generator"], final["image_encoder"]
+    train = build_component(get_registries(), "dataset", ComponentSpec("sharded", {
+        "root": str(tiny_data), "split": "train", "window_frames": 2, "labels": False}))
+    images = torch.cat([train[i]["frames"] for i in range(3)])
+    with torch.no_grad():
+        torch.testing.assert_close(generator.w_avg, encoder.eval().encode(images)[:, 0].mean(0), atol=1e-4, rtol=1e-4)
+    assert result.stages[0].evaluation["psnr"] > 10
+
+
+def test_oracle_agreement_reports_target_factors(tmp_path):
+    torch.manual_seed(0)
+    registries = get_registries()
+    entry = registries["oracle"].get("synthetic_factors")
+    oracle = build_component(registries, "oracle", ComponentSpec("synthetic_factors", dict(entry.example_options)))
+    path = save_checkpoint(tmp_path / "oracle.safetensors", {"oracle": oracle})
+    from styletalker_domain.evaluation import load_oracle
+
+    loaded = load_oracle(str(path), torch.device("cpu"))
+    images = torch.rand(12, 3, 16, 16) * 2 - 1
+    same = oracle_agreement(loaded, images, images.clone())
+    for name in ("mouth_open", "yaw", "pitch", "roll", "eye_open", "pose", "min_target_factors"):
+        assert same[f"r2_{name}"] == pytest.approx(1.0)
+    other = oracle_agreement(loaded, images, torch.rand(12, 3, 16, 16) * 2 - 1)
+    assert other["r2_min_target_factors"] < 0.9
+    assert load_oracle(str(tmp_path / "missing.safetensors"), torch.device("cpu")) is None
+
+
+def test_r_squared_and_progressive_schedule():
+    target = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    assert float(r_squared(target, target)) == 1.0
+    assert float(r_squared(torch.full((4,), 2.5), target)) == pytest.approx(0.0)
+    assert [progressive_stage(s, 3, 2, 4) for s in range(10)] == [0, 0, 0, 1, 1, 2, 2, 3, 3, 4]
+    assert progressive_stage(0, 0, 0, 10) == 10
