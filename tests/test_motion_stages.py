@@ -120,3 +120,24 @@ def test_main_stage_needs_enough_audio_context(registries, data_root, tmp_path):
     spec["data"]["train"]["audio_context_frames"] = 1
     with pytest.raises(StyleTalkerError, match="audio context"):
         train_recipe(structure(spec, registries), registries)
+
+
+def test_shipped_synthetic_recipe_runs_every_stage_for_a_few_steps(data_root, tmp_path):
+    """recipes/synthetic_64.toml with its real components (randomly initialised: no domain weights),
+    on small 64 px clips, two steps per stage."""
+    from styletalker_core.plugins import get_registries
+    from styletalker_core.recipe import load_recipe
+
+    root = write_toy_dataset(tmp_path / "clips64", clips=3, frames=60, resolution=64)
+    overrides = [f"output_dir={tmp_path / 'run'}", "model.generator.weights=", "model.image_encoder.weights="]
+    for split in ("train", "val"):
+        overrides += [f"data.{split}.root={root}", f"data.{split}.latent_cache=", f"data.{split}.split={split}",
+                      f"data.{split}.window_frames=16"]
+    for stage in ("lipsync", "main", "prior"):
+        overrides += [f"stages.{stage}.steps=2", f"stages.{stage}.batch_size=2", f"stages.{stage}.eval_clips=1"]
+    registries = get_registries()
+    result = train_recipe(load_recipe("recipes/synthetic_64.toml", overrides, registries), registries)
+    assert [stage.name for stage in result.stages] == ["lipsync", "main", "prior"]
+    head = TalkingHead.from_checkpoint(result.model, registries)
+    assert head.resolution == 64
+    assert head.generate(torch.zeros(3, 64, 64), torch.zeros(1600)).shape == (1, 3, 3, 64, 64)

@@ -8,11 +8,11 @@ from styletalker_core.model import TalkingHead
 
 
 def talking_head_from_context(context: Any) -> TalkingHead:
-    """The recipe's components (or what earlier stages trained), wired: the lip mapper and motion
-    VAE get W+ sizes from the generator and the audio width from the audio encoder; the prior
+    """The recipe's components (or what earlier stages trained), wired: the image encoder, lip mapper
+    and motion VAE get W+ sizes from the generator and the audio width from the audio encoder; the prior
     gets the audio width and the VAE's z_dim."""
     generator = context.component("generator")
-    image_encoder = context.component("image_encoder")
+    image_encoder = context.component("image_encoder", num_ws=generator.num_ws, w_dim=generator.w_dim)
     audio_encoder = context.component("audio_encoder")
     if "audio_encoder" not in context.produced and not context.spec("audio_encoder").weights:
         audio_encoder.load_pretrained()  # published weights named by its options (wav2vec2), if any
