@@ -137,7 +137,8 @@ def test_demo_without_the_shipped_model_names_the_file_and_the_train_command(tmp
     assert main(["demo", "--out-dir", str(tmp_path / "out")]) == 2
     error = capsys.readouterr().err
     assert f"the shipped model {tmp_path / 'checkpoints/synthetic_64_model.safetensors'} is missing" in error
-    assert "make it with `styletalker train recipes/synthetic_64.toml && cp a b`" in error
+    assert ("make it with `styletalker train recipes/synthetic_64.toml && cp a b && cp runs/synthetic_64/model.safetensors "
+            "checkpoints/synthetic_64_model.safetensors` from the project folder") in error
     assert error.count("\n") == 1 and not (tmp_path / "out").exists()
 
 
@@ -146,8 +147,8 @@ def test_the_real_recipe_header_says_how_to_make_the_shipped_model():
     if not recipe.is_file():
         pytest.skip("recipes/synthetic_64.toml is not in this tree yet")
     command = shipped.make_model_command()
-    assert command.startswith("styletalker train recipes/synthetic_64.toml")
-    assert str(shipped.DEFAULT_MODEL) in command
+    assert "styletalker train recipes/synthetic_64.toml" in command
+    assert str(shipped.DEFAULT_MODEL) in command.split("styletalker train recipes/synthetic_64.toml")[1]
 
 
 def test_demo_writes_both_videos_and_the_strip(tmp_path, inputs, monkeypatch):
@@ -169,3 +170,49 @@ def test_demo_writes_both_videos_and_the_strip(tmp_path, inputs, monkeypatch):
     again = run_demo(tmp_path / "out", checkpoint=inputs.model, registries=inputs.registries)  # reruns replace the files
     assert again.audio_driven.num_frames == frames
     assert SampleSettings().align is True  # the demo turns alignment off itself: its assets are aligned crops
+
+
+def _make_assets_tool():
+    import importlib.util
+
+    path = shipped.project_root() / "tools" / "make_demo_assets.py"
+    spec = importlib.util.spec_from_file_location("make_demo_assets", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_shipped_assets_are_what_the_demo_needs():
+    from styletalker_core.media import probe_audio, read_audio, read_video_frames
+
+    paths = shipped.require_assets()
+    reference = read_image(paths["reference"])
+    assert reference.shape == (64, 64, 3) and reference.std() > 10
+    info = probe_audio(paths["speech"])
+    assert (info.sample_rate, info.channels, info.codec) == (16000, 1, "pcm_s16le") and 3.0 <= info.duration <= 8.0
+    assert np.abs(read_audio(paths["speech"])).max() > 0.5
+    video = probe_video(paths["motion"])
+    assert (video.width, video.height, video.fps, video.has_audio) == (64, 64, 25.0, True) and video.num_frames >= 100
+    frames = read_video_frames(paths["motion"]).astype(np.float32)
+    assert np.abs(frames - frames[0]).mean(axis=(1, 2, 3)).max() > 10, "the head moves"
+    assert np.abs(frames[0] - reference).mean() > 20, "another identity than the reference"
+
+
+def test_demo_reference_identity_is_held_out_from_the_shipped_models_data():
+    import re
+
+    from styletalker_core.data.synthetic import SynthConfig
+    from styletalker_core.data.synthetic.identity import IdentityPool
+
+    recipe = shipped.project_root() / shipped.MODEL_RECIPE
+    if not recipe.is_file():
+        pytest.skip("recipes/synthetic_64.toml is not in this tree yet")
+    synth = next(line for line in shipped.recipe_commands(recipe) if line.startswith("styletalker data synth"))
+    seed, clips = int(re.search(r"--seed (\d+)", synth).group(1)), int(re.search(r"--clips (\d+)", synth).group(1))
+    tool = _make_assets_tool()
+    assert tool.DATA_SEED == seed
+    pool = IdentityPool(seed, tool.MAX_TRAIN_IDENTITIES, 2)
+    training = SynthConfig(clips=clips, seed=seed).identity_pool().train_vectors()
+    assert len(training) <= tool.MAX_TRAIN_IDENTITIES
+    for number in pool.heldout_ids():  # the reference's and the motion source's identities
+        assert np.linalg.norm(training - pool.vector(number), axis=1).min() >= 0.35

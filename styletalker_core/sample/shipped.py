@@ -43,10 +43,15 @@ def recipe_commands(recipe: Path) -> list[str]:
 
 
 def make_model_command() -> str:
-    """How to make the shipped model: the commands of its recipe's header, joined with ``&&``."""
+    """How to make the shipped model: the commands of its recipe's header, joined with ``&&``,
+    and, when they do not put the model in place themselves, the copy from the run folder."""
     recipe = project_root() / MODEL_RECIPE
     commands = recipe_commands(recipe) if recipe.is_file() else []
-    return " && ".join(commands or [f"styletalker train {MODEL_RECIPE}"])
+    commands = commands or [f"styletalker train {MODEL_RECIPE}"]
+    if not any(str(DEFAULT_MODEL) in command.split("#")[0] and not command.startswith("styletalker data")
+               for command in commands):
+        commands.append(f"cp runs/{MODEL_RECIPE.stem}/model.safetensors {DEFAULT_MODEL}")
+    return " && ".join(commands)
 
 
 def require_default_model() -> Path:
