@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -13,11 +14,18 @@ _REPORT: dict = {}
 @pytest.fixture(scope="session")
 def report() -> dict:
     """Numbers benchmarks want summarised after the run (see pytest_terminal_summary)."""
+    if "load_average" not in _REPORT:
+        import torch
+
+        _REPORT.update(load_average=os.getloadavg()[0], cpus=os.cpu_count(), threads=torch.get_num_threads())
     return _REPORT
 
 
 def _generator_lines(report: dict) -> list[str]:
     lines = []
+    if "load_average" in report:
+        lines.append(f"machine: {report['cpus']} cores, {report['threads']} torch threads, "
+                     f"load average {report['load_average']:.1f} at the start (other processes share the cores)")
     peak = report.get("peak_gflops")
     if peak:
         lines.append(f"measured 3x3 convolution peak: {peak:.1f} GFLOP/s")

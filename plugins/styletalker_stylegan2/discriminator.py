@@ -15,7 +15,7 @@ from torch import nn
 
 from styletalker_core.interfaces import Discriminator
 from styletalker_core.nn import EqualizedConv2d, EqualizedLinear, MappingNetwork
-from styletalker_core.nn.style_generator import compute_dtype
+from styletalker_core.nn.style_generator import compute_dtype, memory_format
 from styletalker_stylegan2.generator import channels_per_resolution, check_resolution
 
 
@@ -108,7 +108,7 @@ class StyleGAN2Discriminator(Discriminator):
     Options: ``resolution``, ``img_channels``, ``c_dim`` (projection discriminator when > 0,
     with a label ``mapping_layers``-layer mapping network to ``cmap_dim``, default the 4x4
     feature maps), feature maps ``min(channel_base / r, channel_max)``, minibatch-stddev group
-    size and channels, ``conv_clamp``, ``resample_filter``; speed: ``dtype``, ``channels_last``.
+    size and channels, ``conv_clamp``, ``resample_filter``; speed: ``dtype``, ``channels_last`` (None: automatic).
     """
 
     def __init__(
@@ -125,7 +125,7 @@ class StyleGAN2Discriminator(Discriminator):
         conv_clamp: float | None = None,
         resample_filter: Sequence[float] = (1, 3, 3, 1),
         dtype: Literal["float32", "bfloat16", "float16"] = "float32",
-        channels_last: bool = False,
+        channels_last: bool | None = None,
     ) -> None:
         super().__init__()
         check_resolution(resolution, "stylegan2 discriminator")
@@ -158,8 +158,8 @@ class StyleGAN2Discriminator(Discriminator):
                 f"stylegan2 discriminator: images must be [b, {self.img_channels}, {self.resolution}, "
                 f"{self.resolution}], got {tuple(images.shape)}"
             )
-        memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
-        img = images.to(dtype=self.compute_dtype, memory_format=memory_format)
+        layout = memory_format(self.channels_last, images.shape[0])
+        img = images.to(dtype=self.compute_dtype, memory_format=layout)
         x = None
         for res in self.block_resolutions:
             x = getattr(self, f"b{res}")(x, img)

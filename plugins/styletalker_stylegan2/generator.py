@@ -10,7 +10,7 @@ from typing import Literal
 import torch
 
 from styletalker_core.nn import MappingNetwork
-from styletalker_core.nn.style_generator import StyleGenerator, compute_dtype
+from styletalker_core.nn.style_generator import StyleGenerator, compute_dtype, memory_format
 from styletalker_stylegan2.layers import SynthesisBlock
 
 
@@ -34,7 +34,7 @@ class StyleGAN2Generator(StyleGenerator):
     (NVlabs uses 256), ``resample_filter`` taps, ``use_noise``. Speed: ``modconv_mode``
     ('auto', 'grouped' or 'activation', see :mod:`styletalker_core.nn.modulated`), ``dtype``
     of the synthesis convolutions ('float32', 'bfloat16', 'float16'; images are float32) and
-    ``channels_last`` memory format. num_ws = 2 log2(resolution) - 2.
+    ``channels_last`` memory format (None: automatic, channels-last for batches above 1). num_ws = 2 log2(resolution) - 2.
 
     State dict: ``mapping_network.*`` and ``synthesis_network.b{r}.*`` with NVlabs' names below
     those prefixes (the interface's ``mapping``/``synthesis`` are methods).
@@ -57,7 +57,7 @@ class StyleGAN2Generator(StyleGenerator):
         use_noise: bool = True,
         modconv_mode: Literal["auto", "grouped", "activation"] = "auto",
         dtype: Literal["float32", "bfloat16", "float16"] = "float32",
-        channels_last: bool = False,
+        channels_last: bool | None = None,
     ) -> None:
         super().__init__()
         check_resolution(resolution, "stylegan2 generator")
@@ -96,5 +96,5 @@ class StyleGAN2Generator(StyleGenerator):
             block_ws = ws.narrow(1, index, block.num_conv + block.num_torgb)
             index += block.num_conv
             x, img = block(x, img, block_ws, noise_mode=noise_mode, dtype=self.compute_dtype,
-                           channels_last=self.channels_last)
+                           memory_format=memory_format(self.channels_last, ws.shape[0]))
         return img

@@ -133,9 +133,8 @@ class SynthesisBlock(nn.Module):
         ws: torch.Tensor,
         noise_mode: str = "random",
         dtype: torch.dtype = torch.float32,
-        channels_last: bool = False,
+        memory_format: torch.memory_format = torch.contiguous_format,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
         if self.in_channels == 0:
             x = self.const.to(dtype).unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
             x = x.contiguous(memory_format=memory_format)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from styletalker_core.nn import MappingNetwork
-from styletalker_core.nn.style_generator import StyleGenerator, compute_dtype
+from styletalker_core.nn.style_generator import StyleGenerator, compute_dtype, memory_format
 from styletalker_stylegan3.layers import SynthesisInput, SynthesisLayer, layer_schedule
 
 
@@ -57,7 +57,7 @@ class StyleGAN3Generator(StyleGenerator):
         magnitude_ema_beta: float = 0.999,
         modconv_mode: Literal["auto", "grouped", "activation"] = "auto",
         dtype: Literal["float32", "bfloat16", "float16"] = "float32",
-        channels_last: bool = False,
+        channels_last: bool | None = None,
     ) -> None:
         super().__init__()
         if resolution < 16 or resolution > 4096 or resolution & (resolution - 1):
@@ -105,9 +105,8 @@ class StyleGAN3Generator(StyleGenerator):
     def synthesis(self, ws: torch.Tensor, noise_mode: str = "const", update_emas: bool = False) -> torch.Tensor:
         self.check_synthesis_inputs(ws, noise_mode)
         ws = ws.to(torch.float32).unbind(dim=1)
-        memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         x = self.synthesis_network.input(ws[0])
-        x = x.to(dtype=self.compute_dtype, memory_format=memory_format)
+        x = x.to(dtype=self.compute_dtype, memory_format=memory_format(self.channels_last, x.shape[0]))
         for name, w in zip(self.layer_names, ws[1:]):
             x = getattr(self.synthesis_network, name)(x, w, update_emas=update_emas)
         x = x.to(torch.float32, memory_format=torch.contiguous_format)

@@ -20,6 +20,14 @@ def compute_dtype(name: str, owner: str) -> torch.dtype:
         raise ValueError(f"{owner}: dtype {name!r}; use one of {', '.join(COMPUTE_DTYPES)}") from None
 
 
+def memory_format(channels_last: bool | None, batch: int) -> torch.memory_format:
+    """Layout for the activations: ``channels_last`` True/False, or None for automatic
+    (channels-last for batches above 1, where it is faster on CPU; contiguous for one sample)."""
+    if channels_last is None:
+        channels_last = batch > 1
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
 class StyleGenerator(Generator):
     """A Generator whose subclass sets ``mapping_network`` (a
     :class:`~styletalker_core.nn.MappingNetwork`) and implements ``synthesis``."""

@@ -58,48 +58,15 @@ def resample_padding(f: torch.Tensor, up: int = 1, down: int = 1, padding: IntPa
 
 
 def _pad_or_crop(x: torch.Tensor, padding: Sequence[int]) -> torch.Tensor:
-    """``F.pad(x, padding)`` (x0, x1, y0, y1); pure cropping returns a view instead of a copy."""
-    x0, x1, y0, y1 = padding
-    if max(padding) > 0:
-        return F.pad(x, list(padding))
-    height, width = x.shape[2], x.shape[3]
-    return x[:, :, -y0 : height + y1, -x0 : width + x1]
+    """``F.pad(x, padding)`` (x0, x1, y0, y1), kept in channels-last layout."""
+    if any(padding):
+        x = F.pad(x, list(padding))
+    return x.contiguous(memory_format=torch.channels_last)
 
 
-def _depthwise(f: torch.Tensor, channels: int, axis: str | None, dtype: torch.dtype) -> torch.Tensor:
-    """Filter taps as a depthwise conv weight [c, 1, kh, kw] ('x': [1, k], 'y': [k, 1], None: 2-D)."""
-    f = f.to(dtype)
-    if axis == "x":
-        f = f.reshape(1, -1)
-    elif axis == "y":
-        f = f.reshape(-1, 1)
-    return f[None, None].expand(channels, 1, *f.shape).contiguous()
-
-
-def _upfirdn_pass(
-    x: torch.Tensor, weight: torch.Tensor, up: tuple[int, int], down: tuple[int, int], padding: tuple[int, int, int, int]
-) -> torch.Tensor:
-    """One depthwise pass with correlation weight [c, 1, kh, kw].
-
-    Up-sampling runs as a depthwise transposed convolution (the adjoint of a strided one:
-    each output phase sums only the taps that meet real samples), followed by the padding
-    or cropping that places its full-length output on the requested grid; down-sampling as
-    a strided convolution, which evaluates the filter only where a sample is kept.
-    """
-    channels = x.shape[1]
-    dx, dy = down
-    px0, px1, py0, py1 = padding
-    if up == (1, 1):
-        return F.conv2d(_pad_or_crop(x, [px0, px1, py0, py1]), weight, stride=(dy, dx), groups=channels)
-    ux, uy = up
-    kh, kw = weight.shape[2], weight.shape[3]
-    y = F.conv_transpose2d(x, weight.flip([2, 3]), stride=(uy, ux), groups=channels)
-    y = _pad_or_crop(y, [px0 - kw + 1, px1 + ux - kw, py0 - kh + 1, py1 + uy - kh])
-    if y.shape[2] <= 0 or y.shape[3] <= 0:
-        raise ValueError(f"upfirdn2d: up {up}, padding {padding} and a {kh}x{kw} filter give no output")
-    if down != (1, 1):
-        y = y[:, :, ::dy, ::dx]
-    return y
+def _depthwise(f: torch.Tensor, channels: int, shape: tuple[int, int], dtype: torch.dtype) -> torch.Tensor:
+    """Filter taps as a depthwise conv weight [c, 1, kh, kw]."""
+    return f.to(dtype).reshape(1, 1, *shape).expand(channels, 1, *shape).contiguous()
 
 
 def upfirdn2d(
@@ -113,27 +80,63 @@ def upfirdn2d(
 ) -> torch.Tensor:
     """Up-sample, pad, FIR-filter and down-sample x [b, c, h, w] (NVlabs ``upfirdn2d`` semantics).
 
-    ``f`` [k] is applied separably along x then y, each axis with gain ``sqrt(gain)``;
+    ``f`` [k] is applied separably along x and y, each axis with gain ``sqrt(gain)``;
     ``f`` [kh, kw] is applied as a 2-D filter with ``gain``; None means no filtering.
     ``flip_filter`` False means true convolution (the filter is flipped before correlating).
     Output size along an axis: ``(n * up + pad0 + pad1 - k + 1) / down`` rounded up.
+
+    Axes that up-sample use a depthwise transposed convolution (the adjoint of a strided
+    one: output phase r sums only the taps that meet real samples), whose full-length output
+    is then padded or cropped onto the requested grid; the other axes are padded first and
+    filtered by a strided convolution, evaluated only where a sample is kept. Padding along
+    one axis commutes with filtering along the other, so all padding happens in one step.
     """
     ux, uy = parse_scaling(up)
     dx, dy = parse_scaling(down)
     px0, px1, py0, py1 = parse_padding(padding)
     if f is None:
         f = torch.ones(1, dtype=torch.float32, device=x.device)
+    if f.ndim not in (1, 2):
+        raise ValueError(f"upfirdn2d: filter must be 1-D or 2-D, got shape {tuple(f.shape)}")
     f = f if flip_filter else f.flip(list(range(f.ndim)))
+    channels = x.shape[1]
     # Depthwise filtering is several times faster on CPU in channels-last layout.
     x = x.contiguous(memory_format=torch.channels_last)
     if f.ndim == 1:
         f = f * (gain ** 0.5)
-        x = _upfirdn_pass(x, _depthwise(f, x.shape[1], "x", x.dtype), (ux, 1), (dx, 1), (px0, px1, 0, 0))
-        return _upfirdn_pass(x, _depthwise(f, x.shape[1], "y", x.dtype), (1, uy), (1, dy), (0, 0, py0, py1))
-    if f.ndim == 2:
-        weight = _depthwise(f * gain, x.shape[1], None, x.dtype)
-        return _upfirdn_pass(x, weight, (ux, uy), (dx, dy), (px0, px1, py0, py1))
-    raise ValueError(f"upfirdn2d: filter must be 1-D or 2-D, got shape {tuple(f.shape)}")
+        passes = [(f, (1, f.numel()), ux, 3), (f, (f.numel(), 1), uy, 2)]  # (taps, kernel shape, up, dim)
+    else:
+        passes = [(f * gain, tuple(f.shape), (uy, ux), None)]
+    kh = f.shape[0]
+    kw = f.shape[-1]
+    # 1. transposed convolutions along the up-sampling axes
+    for taps, shape, factor, dim in passes:
+        if dim is None and factor != (1, 1):
+            x = F.conv_transpose2d(x, _depthwise(taps.flip([0, 1]), channels, shape, x.dtype), stride=factor,
+                                   groups=channels)
+        elif dim is not None and factor > 1:
+            stride = (1, factor) if dim == 3 else (factor, 1)
+            x = F.conv_transpose2d(x, _depthwise(taps.flip(0), channels, shape, x.dtype), stride=stride,
+                                   groups=channels)
+    # 2. one padding / cropping step for every axis
+    pad_x = [px0 - kw + 1, px1 + ux - kw] if ux > 1 else [px0, px1]
+    pad_y = [py0 - kh + 1, py1 + uy - kh] if uy > 1 else [py0, py1]
+    x = _pad_or_crop(x, pad_x + pad_y)
+    # 3. correlation along the remaining axes, strided where down-sampling
+    for taps, shape, factor, dim in passes:
+        if dim is None and factor == (1, 1):
+            x = F.conv2d(x, _depthwise(taps, channels, shape, x.dtype), stride=(dy, dx), groups=channels)
+            dx = dy = 1
+        elif dim is not None and factor == 1:
+            stride = (1, dx) if dim == 3 else (dy, 1)
+            x = F.conv2d(x, _depthwise(taps, channels, shape, x.dtype), stride=stride, groups=channels)
+            dx, dy = (1, dy) if dim == 3 else (dx, 1)
+    if x.shape[2] <= 0 or x.shape[3] <= 0:
+        raise ValueError(f"upfirdn2d: up {up}, padding {padding} and a {kh}x{kw} filter give no output")
+    # 4. decimation left over on up-sampled axes
+    if dx > 1 or dy > 1:
+        x = x[:, :, ::dy, ::dx]
+    return x
 
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2, padding: IntPair = 0, gain: float = 1.0) -> torch.Tensor:
