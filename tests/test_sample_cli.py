@@ -198,21 +198,30 @@ def test_shipped_assets_are_what_the_demo_needs():
     assert np.abs(frames[0] - reference).mean() > 20, "another identity than the reference"
 
 
-def test_demo_reference_identity_is_held_out_from_the_shipped_models_data():
+def _synth_config(recipe_name: str):
+    """The SynthConfig of the `styletalker data synth` line in a recipe's header (None without the recipe)."""
     import re
 
     from styletalker_core.data.synthetic import SynthConfig
-    from styletalker_core.data.synthetic.identity import IdentityPool
 
-    recipe = shipped.project_root() / shipped.MODEL_RECIPE
+    recipe = shipped.project_root() / "recipes" / recipe_name
     if not recipe.is_file():
-        pytest.skip("recipes/synthetic_64.toml is not in this tree yet")
-    synth = next(line for line in shipped.recipe_commands(recipe) if line.startswith("styletalker data synth"))
-    seed, clips = int(re.search(r"--seed (\d+)", synth).group(1)), int(re.search(r"--clips (\d+)", synth).group(1))
+        return None
+    line = next(command for command in shipped.recipe_commands(recipe) if command.startswith("styletalker data synth"))
+    number = {key: int(match.group(1)) for key in ("seed", "clips", "identities")
+              if (match := re.search(rf"--{key} (\d+)", line))}
+    return SynthConfig(clips=number["clips"], seed=number.get("seed", 0), identities=number.get("identities", 0))
+
+
+def test_demo_identities_are_held_out_from_the_shipped_models_data():
+    model_data, domain_data = _synth_config("synthetic_64.toml"), _synth_config("domain_synthetic_64.toml")
+    if model_data is None or domain_data is None:
+        pytest.skip("the shipped model's recipes are not in this tree yet")
     tool = _make_assets_tool()
-    assert tool.DATA_SEED == seed
-    pool = IdentityPool(seed, tool.MAX_TRAIN_IDENTITIES, 2)
-    training = SynthConfig(clips=clips, seed=seed).identity_pool().train_vectors()
-    assert len(training) <= tool.MAX_TRAIN_IDENTITIES
-    for number in pool.heldout_ids():  # the reference's and the motion source's identities
-        assert np.linalg.norm(training - pool.vector(number), axis=1).min() >= 0.35
+    assert (tool.DATA_SEED, tool.DOMAIN_SEED) == (model_data.seed, domain_data.seed)
+    identities = tool.heldout_identities(tool.DATA_SEED, (tool.DOMAIN_SEED,))  # the reference's and the motion source's
+    for data in (model_data, domain_data):
+        training = data.identity_pool().train_vectors()
+        assert len(training) <= tool.MAX_TRAIN_IDENTITIES
+        for vector in identities:
+            assert np.linalg.norm(training - vector, axis=1).min() >= 0.35

@@ -2,10 +2,11 @@
 
     .venv/bin/python tools/make_demo_assets.py            # writes assets/reference.png, speech.wav, motion.mp4
 
-- reference.png: a held-out synthetic identity (never in any training set drawn with the
-  data seed and at most MAX_TRAIN_IDENTITIES training identities: held-out identities lie at
-  least 0.35 factor units from every one of them), frontal, eyes open, mouth at rest, rendered
-  at the model's resolution. The data seed is the shipped model's (DATA_SEED).
+- reference.png: a held-out synthetic identity, frontal, eyes open, mouth at rest, rendered at
+  the model's resolution. Held out: it lies at least 0.35 factor units from the first
+  MAX_TRAIN_IDENTITIES identities of the shipped model's data seed (DATA_SEED) and of its
+  domain pretraining data seed (DOMAIN_SEED), so no training set drawn with those seeds
+  contains it.
 - speech.wav: one English sentence spoken by eSpeak NG, 16 kHz mono 16-bit, with short
   silences before and after.
 - motion.mp4: another held-out identity speaking another sentence (its own audio track), with
@@ -34,6 +35,7 @@ from styletalker_core.media import write_audio, write_image, write_video
 ROOT = Path(__file__).resolve().parent.parent
 FPS, SAMPLE_RATE = 25, 16000
 DATA_SEED = 1  # the --seed of `styletalker data synth` in recipes/synthetic_64.toml (the shipped model's data)
+DOMAIN_SEED = 2  # ... and in recipes/domain_synthetic_64.toml (the data its generator and encoder learned)
 MAX_TRAIN_IDENTITIES = 5000  # held-out identities are far from the first 5000 identities of the data seed
 SPEECH_TEXT = "Hello there. This face was made from one picture, and it speaks these very words."
 SPEECH_VOICE = Voice("en-us+m3", rate=150, pitch=50, pitch_range=60)
@@ -69,6 +71,22 @@ def clear_head_motion(loudness: np.ndarray, seed: int) -> np.ndarray:
     raise RuntimeError("no pose draw with clear motion in 1000 attempts")
 
 
+def heldout_identities(data_seed: int, other_seeds: tuple[int, ...], count: int = 2) -> list[np.ndarray]:
+    """``count`` identities of the held-out pool of ``data_seed`` that are also far from the
+    training identities of ``other_seeds`` -> float32 [IDENTITY_DIM] each."""
+    from styletalker_core.data.synthetic.identity import sample_identity
+
+    others = np.stack([sample_identity(seed, k) for seed in other_seeds for k in range(MAX_TRAIN_IDENTITIES)])
+    chosen, number = [], MAX_TRAIN_IDENTITIES
+    while len(chosen) < count:
+        pool = IdentityPool(data_seed, MAX_TRAIN_IDENTITIES, number - MAX_TRAIN_IDENTITIES + 1)
+        vector = pool.vector(number)
+        if np.linalg.norm(others - vector, axis=1).min() >= pool.min_distance:
+            chosen.append(vector)
+        number += 1
+    return chosen
+
+
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """[t, 3, h, w] in [0, 1] -> uint8 [t, h, w, 3]."""
     return (images.permute(0, 2, 3, 1) * 255 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
@@ -79,10 +97,10 @@ def main() -> None:
     parser.add_argument("--out-dir", type=Path, default=ROOT / "assets")
     parser.add_argument("--resolution", type=int, default=64, help="the shipped model's resolution")
     parser.add_argument("--data-seed", type=int, default=DATA_SEED, help="seed of the synthetic training data")
+    parser.add_argument("--domain-seed", type=int, default=DOMAIN_SEED, help="seed of the domain pretraining data")
     args = parser.parse_args()
 
-    pool = IdentityPool(args.data_seed, MAX_TRAIN_IDENTITIES, 2)
-    reference_id, motion_id = (torch.from_numpy(pool.vector(number)) for number in pool.heldout_ids())
+    reference_id, motion_id = (torch.from_numpy(v) for v in heldout_identities(args.data_seed, (args.domain_seed,)))
     rest_open, rest_width, _ = VISEMES["rest"]
 
     face = render_faces(reference_id, torch.zeros(1, 3), torch.ones(1), torch.full((1,), rest_open),
