@@ -11,8 +11,9 @@ The library keeps global state that carries over from one utterance to the next 
 across espeak_Terminate / espeak_Initialize), which makes the same text come out a few
 samples different on a second call. :func:`synthesize` therefore speaks every utterance in
 a short-lived forked child process that initialises eSpeak from scratch and sends back the
-samples and phonemes through a pipe (as JSON and raw bytes), so the speech of a clip is a
-function of its text and voice only. Sentences are assigned to the train or held-out split by a hash of
+samples and phonemes through a pipe (as JSON and raw bytes); eSpeak's random generator
+(noise of breathy voices, seeded from the clock) is seeded from the text and voice. So the
+speech of a clip is a function of its text and voice only. Sentences are assigned to the train or held-out split by a hash of
 their text, so the two splits never share a sentence.
 """
 
@@ -118,6 +119,7 @@ class EspeakSynthesizer:
         ]
         self._lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         self._lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        self._lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
         self._chunks: list[np.ndarray] = []
         self._events: list[tuple[int, int, str]] = []
         self._callback = _CALLBACK(self._collect)  # kept alive as long as the synthesizer
@@ -144,6 +146,8 @@ class EspeakSynthesizer:
             self._lib.espeak_SetParameter(_PARAM_RATE, int(voice.rate), 0)
             self._lib.espeak_SetParameter(_PARAM_PITCH, int(voice.pitch), 0)
             self._lib.espeak_SetParameter(_PARAM_RANGE, int(voice.pitch_range), 0)
+            # Breathy voices mix in noise from eSpeak's random generator (seeded from the clock).
+            self._lib.espeak_ng_SetRandSeed(zlib.crc32(f"{text}|{voice}".encode()))
             encoded = text.encode("utf-8")
             status = self._lib.espeak_Synth(encoded, len(encoded) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
             self._lib.espeak_Synchronize()
