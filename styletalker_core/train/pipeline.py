@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import attrs
+import torch
 
 from styletalker_core.checkpoint import load_checkpoint, save_checkpoint, write_json_atomic
 from styletalker_core.checkpoint.files import write_text_atomic
@@ -32,7 +33,7 @@ from styletalker_core.registry.components import ComponentSpec, build_component
 from styletalker_core.registry.registry import Registries
 from styletalker_core.train.context import StageContext, build_recipe_component
 from styletalker_core.train.loop import StageResult, run_stage
-from styletalker_core.train.runtime import Runtime, setup_runtime
+from styletalker_core.train.runtime import Runtime, derive_seed, setup_runtime
 
 LOG = logging.getLogger(__name__)
 MODEL_FILE = "model.safetensors"
@@ -95,7 +96,11 @@ def assemble_model(recipe: Recipe, registries: Registries, run_dir: Path, produc
         if role in produced:
             components[role] = load_checkpoint(produced[role], registries, roles=[role])[role]
             continue
-        components[role] = build_recipe_component(registries, recipe.name, role, recipe.model[role])
+        # Untrained components (without weights) start from a seeded initialisation, so rebuilding
+        # the model file of a finished run gives the same file.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(recipe.seed, "assemble", role))
+            components[role] = build_recipe_component(registries, recipe.name, role, recipe.model[role])
     path = run_dir / MODEL_FILE
     extra = {"recipe_name": recipe.name, "evaluation": evaluations}
     save_checkpoint(path, components, recipe=unstructure(recipe), extra=extra)
