@@ -19,8 +19,10 @@ class ContrastiveSyncDiscriminator(LipSyncDiscriminator):
     and a learnable temperature (SyncNet's task, CLIP's loss).
 
     Audio: 0.2 s of waveform -> 16 log-mel frames at 80 Hz (80 bins) -> 1-D conv net over time.
-    Mouth: the lower half of each aligned face, resized to mouth_height x mouth_width, the
-    ``window_frames`` crops stacked as channels -> 2-D conv net.
+    Mouth: the lower half of each aligned face, resized to mouth_height x mouth_width, minus
+    the window's mean crop (``remove_window_mean``: the tower sees mouth motion, not identity),
+    the ``window_frames`` crops stacked as channels -> 2-D conv net. Both towers use batch
+    normalisation (running statistics in eval mode).
     """
 
     def __init__(
@@ -33,6 +35,7 @@ class ContrastiveSyncDiscriminator(LipSyncDiscriminator):
         audio_channels: int = 64,
         n_mels: int = 80,
         init_temperature: float = 0.07,
+        remove_window_mean: bool = True,
     ) -> None:
         super().__init__()
         if window_frames < 1 or not 0 < init_temperature < 1:
@@ -40,7 +43,7 @@ class ContrastiveSyncDiscriminator(LipSyncDiscriminator):
         self.window_frames, self.embed_dim = window_frames, embed_dim
         self.mouth_size = (mouth_height, mouth_width)
         self.audio = AudioTower(embed_dim, audio_channels, n_mels)
-        self.mouth = MouthTower(window_frames, embed_dim, channels)
+        self.mouth = MouthTower(window_frames, embed_dim, channels, remove_window_mean)
         self.log_scale = nn.Parameter(torch.tensor(math.log(1 / init_temperature)))
 
     def embed_audio(self, wave_windows: torch.Tensor) -> torch.Tensor:

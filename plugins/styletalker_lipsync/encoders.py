@@ -9,21 +9,20 @@ from torch import nn
 
 
 def conv_block(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
-    """3x3 conv -> GroupNorm -> SiLU."""
-    groups = 8 if out_channels % 8 == 0 else 1
+    """3x3 conv -> BatchNorm -> SiLU. (Batch statistics, as in SyncNet: with per-sample GroupNorm
+    the towers stayed at chance on the synthetic domain; see docs/ablations.md.)"""
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1),
-        nn.GroupNorm(groups, out_channels),
+        nn.BatchNorm2d(out_channels),
         nn.SiLU(),
     )
 
 
 def conv1d_block(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
-    """Conv1d (kernel 3) -> GroupNorm -> SiLU."""
-    groups = 8 if out_channels % 8 == 0 else 1
+    """Conv1d (kernel 3) -> BatchNorm -> SiLU."""
     return nn.Sequential(
         nn.Conv1d(in_channels, out_channels, 3, stride=stride, padding=1),
-        nn.GroupNorm(groups, out_channels),
+        nn.BatchNorm1d(out_channels),
         nn.SiLU(),
     )
 
@@ -73,10 +72,15 @@ class AudioTower(nn.Module):
 
 
 class MouthTower(nn.Module):
-    """Mouth window [b, k, 3, h, w] -> unit embedding [b, d]; the k frames are stacked as channels."""
+    """Mouth window [b, k, 3, h, w] -> unit embedding [b, d]; the k frames are stacked as channels.
 
-    def __init__(self, window_frames: int, embed_dim: int, channels: int) -> None:
+    With ``remove_window_mean`` the crops' mean over the window is subtracted first, so the
+    static appearance (identity, skin, background) is gone and the tower sees the mouth's motion.
+    """
+
+    def __init__(self, window_frames: int, embed_dim: int, channels: int, remove_window_mean: bool = True) -> None:
         super().__init__()
+        self.remove_window_mean = remove_window_mean
         self.net = nn.Sequential(
             conv_block(3 * window_frames, channels, 1),
             conv_block(channels, 2 * channels, 2),
@@ -88,4 +92,6 @@ class MouthTower(nn.Module):
         )
 
     def forward(self, mouths: torch.Tensor) -> torch.Tensor:
+        if self.remove_window_mean:
+            mouths = mouths - mouths.mean(dim=1, keepdim=True)
         return F.normalize(self.net(mouths.flatten(1, 2)), dim=-1)
