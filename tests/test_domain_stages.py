@@ -18,6 +18,16 @@ from styletalker_core.train import train_recipe
 from styletalker_domain.evaluation import oracle_agreement, r_squared
 from styletalker_domain.objective import progressive_stage
 
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    """Tiny tensors run fastest on one thread (and a shared CPU makes thread pools stall); restored after."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 RESOLUTION = 16
 
 
@@ -50,6 +60,7 @@ name = "tiny_domain"
 seed = 0
 [runtime]
 device = "cpu"
+num_threads = 1
 [data.train]
 name = "sharded"
 root = "{root}"
