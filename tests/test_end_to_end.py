@@ -69,7 +69,7 @@ def test_recipes_train_at_smoke_scale_and_the_model_samples_both_modes(tmp_path,
         **{f"data.val.{key}": value for key, value in window.items()},
         "stages.lipsync.steps": 2, "stages.lipsync.batch_size": 2, "stages.lipsync.min_negative_offset": 3,
         "stages.lipsync.eval_clips": 1, "stages.lipsync.eval_max_offset": 3,
-        "stages.main.steps": 2, "stages.main.batch_size": 2, "stages.main.render_frames": 4,
+        "stages.main.steps": 2, "stages.main.batch_size": 2, "stages.main.render_frames": 6,
         "stages.main.sync_max_offset": 2, "stages.main.kl_warmup_steps": 1, "stages.main.eval_clips": 1,
         "stages.prior.steps": 2, "stages.prior.batch_size": 2, "stages.prior.eval_clips": 1,
     }))

@@ -24,7 +24,9 @@ class E4EEncoder(ImageEncoder):
     ``progressive=False`` (pSp) every head predicts its layer's offset independently.
 
     Sizes are options so that a small encoder trains on a CPU; the defaults are the published
-    IR-SE-50 at 256 px for 18 layers of 512. Inputs of another size are resized to ``resolution``.
+    IR-SE-50 at 256 px for 18 layers of 512. ``head_channels`` sets the width of the heads'
+    convolutions (0: w_dim, as published). Inputs of another size are resized to ``resolution``.
+    ``domain`` names the training domain for the out-of-domain warning.
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class E4EEncoder(ImageEncoder):
         coarse_layers: int = 3,
         medium_layers: int = 4,
         progressive: bool = True,
+        head_channels: int = 0,
         domain: str = "",
     ) -> None:
         super().__init__()
@@ -56,7 +59,7 @@ class E4EEncoder(ImageEncoder):
         self.styles = torch.nn.ModuleList()
         for layer in range(num_ws):
             level = self._level(layer)
-            self.styles.append(MapToStyle(channels[-1], w_dim, sizes[level]))
+            self.styles.append(MapToStyle(channels[-1], w_dim, sizes[level], head_channels))
         self.latlayer1 = torch.nn.Conv2d(channels[-2], channels[-1], kernel_size=1)
         self.latlayer2 = torch.nn.Conv2d(channels[-3], channels[-1], kernel_size=1)
         self.register_buffer("latent_avg", torch.zeros(num_ws, w_dim))

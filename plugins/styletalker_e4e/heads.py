@@ -30,25 +30,26 @@ class EqualLinear(nn.Module):
 class MapToStyle(nn.Module):
     """pSp's GradualStyleBlock: strided 3x3 convs down to 1x1, then a linear layer.
 
-    features [b, c, s, s] -> code [b, w]; ``spatial`` = s (a power of two), log2(s) convs.
+    features [b, c, s, s] -> code [b, w]; ``spatial`` = s (a power of two), log2(s) convs of
+    ``hidden`` channels (pSp uses hidden = w).
     """
 
-    def __init__(self, in_channels: int, w_dim: int, spatial: int) -> None:
+    def __init__(self, in_channels: int, w_dim: int, spatial: int, hidden: int = 0) -> None:
         super().__init__()
         if spatial < 1 or spatial & (spatial - 1):
             raise ValueError(f"map-to-style head needs a power-of-two feature size, got {spatial}")
-        self.w_dim = w_dim
+        self.hidden = hidden or w_dim
         layers: list[nn.Module] = []
         channels = in_channels
         for _ in range(max(1, int(math.log2(spatial)))):
-            layers += [nn.Conv2d(channels, w_dim, kernel_size=3, stride=2, padding=1), nn.LeakyReLU()]
-            channels = w_dim
+            layers += [nn.Conv2d(channels, self.hidden, kernel_size=3, stride=2, padding=1), nn.LeakyReLU()]
+            channels = self.hidden
         self.convs = nn.Sequential(*layers)
-        self.linear = EqualLinear(w_dim, w_dim, lr_mul=1.0)
+        self.linear = EqualLinear(self.hidden, w_dim, lr_mul=1.0)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         x = self.convs(features)
-        return self.linear(x.reshape(x.shape[0], self.w_dim, -1).mean(-1))
+        return self.linear(x.reshape(x.shape[0], self.hidden, -1).mean(-1))
 
 
 def upsample_add(coarse: torch.Tensor, lateral: torch.Tensor) -> torch.Tensor:
