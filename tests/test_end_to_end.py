@@ -18,7 +18,7 @@ import pytest
 from styletalker_core.checkpoint import read_metadata
 from styletalker_core.cli.main import main
 from styletalker_core.data.synthetic import SynthConfig, generate_dataset
-from styletalker_core.media import probe_video, read_video_frames
+from styletalker_core.media import probe_video, read_audio, read_video_frames, write_audio
 from styletalker_core.model import ROLES
 from styletalker_core.sample import shipped
 
@@ -80,11 +80,10 @@ def test_recipes_train_at_smoke_scale_and_the_model_samples_both_modes(tmp_path,
 
     # 5. sampling with the trained model, both modes, on the demo's assets
     assets = shipped.require_assets()
-    frames = math.ceil(5 * 25)
+    seconds = 2.5
+    frames = math.ceil(seconds * 25)
     speech = tmp_path / "speech.wav"
-    from styletalker_core.media import read_audio, write_audio
-
-    write_audio(speech, read_audio(assets["speech"])[: 5 * 16000])
+    write_audio(speech, read_audio(assets["speech"])[: int(seconds * 16000)])
     common = ("--checkpoint", model, "--image", assets["reference"], "--audio", speech, "--no-align", "--no-progress")
     run("sample", *common, "--out", "out/driven.mp4", "--num-samples", "2")
     run("sample", *common, "--motion", assets["motion"], "--out", "out/motion.mp4")
