@@ -16,7 +16,7 @@ import torch
 from styletalker_core.data.shards import Clip
 from styletalker_core.data.synthetic.identity import IdentityPool
 from styletalker_core.data.synthetic.motion import head_pose, loudness_envelope, sample_blinks
-from styletalker_core.data.synthetic.renderer import render_faces
+from styletalker_core.data.synthetic.renderer import one_torch_thread, render_faces
 from styletalker_core.data.synthetic.speech import ESPEAK_SAMPLE_RATE, sample_sentence, sample_voice, synthesize
 from styletalker_core.data.synthetic.visemes import frame_times, mouth_track, phoneme_ids_at
 
@@ -64,7 +64,12 @@ def clip_id(index: int) -> str:
 
 
 def make_clip(config: SynthConfig, index: int) -> Clip:
-    """Build clip ``index`` of the dataset described by ``config``."""
+    """Build clip ``index`` of the dataset described by ``config`` (torch runs on one thread meanwhile)."""
+    with one_torch_thread():
+        return _make_clip(config, index)
+
+
+def _make_clip(config: SynthConfig, index: int) -> Clip:
     import torchaudio.functional as AF
 
     rng = np.random.default_rng([config.seed, index])

@@ -73,8 +73,8 @@ def generate_dataset(root: str | Path, config: SynthConfig, workers: int = 1, pr
     """Write the dataset ``config`` describes into ``root``; returns the manifest.
 
     workers > 1 builds shards in that many processes. ``progress`` shows a progress bar
-    counted in clips. Frames are rendered on one torch thread per process, so the bytes
-    written do not depend on the number of workers.
+    counted in clips. Frames are rendered on one torch thread (see ``make_clip``), so the
+    bytes written do not depend on the number of workers.
     """
     from tqdm import tqdm
 
@@ -88,17 +88,8 @@ def generate_dataset(root: str | Path, config: SynthConfig, workers: int = 1, pr
     bar = tqdm(total=config.clips, initial=skipped, unit="clip", disable=not progress, desc="synth")
     tasks = [(config, root, shard) for shard in todo]
     if workers <= 1 or len(tasks) <= 1:
-        import torch
-
-        # Vectorised float kernels round the last bit differently depending on how the work is
-        # split over threads: render on one thread, as the worker processes do, for identical bytes.
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            for task in tasks:
-                bar.update(_run_task(task))
-        finally:
-            torch.set_num_threads(threads)
+        for task in tasks:
+            bar.update(_run_task(task))
     else:
         context = multiprocessing.get_context("spawn")
         with context.Pool(min(workers, len(tasks)), initializer=_init_worker) as pool:

@@ -18,7 +18,9 @@ tilts it up, positive roll turns it counter-clockwise in the image.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -173,6 +175,22 @@ def _paint_face(
     return colour + (mouth - colour) * inner[:, None]
 
 
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run torch on one thread inside the block (restored after).
+
+    Vectorised float kernels round the last bit differently depending on how work is split
+    over threads, so frames (and clips) are made on one thread for identical bytes whatever
+    the caller's setting; the renderer's small chunked operations gain little from threads.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def render_faces(
     identity: torch.Tensor,
     pose: torch.Tensor,
@@ -188,17 +206,18 @@ def render_faces(
     identity [b, IDENTITY_DIM] (or [IDENTITY_DIM] for one identity in every frame) in [0, 1];
     pose [b, 3] yaw, pitch, roll in degrees; eye_open, mouth_open, mouth_width [b] in [0, 1]
     (1 = eye fully open / mouth fully open / widest mouth). Frames are rendered ``chunk`` at
-    a time, which keeps the working set in the CPU cache.
+    a time, which keeps the working set in the CPU cache, on one torch thread.
     -> images [b, 3, resolution, resolution] float in [0, 1].
     """
     b = pose.shape[0]
     if identity.dim() == 1:
         identity = identity[None].expand(b, -1)
-    parts = [
-        _render(identity[i : i + chunk], pose[i : i + chunk], eye_open[i : i + chunk], mouth_open[i : i + chunk],
-                mouth_width[i : i + chunk], resolution, supersample)
-        for i in range(0, b, chunk)
-    ]
+    with one_torch_thread():
+        parts = [
+            _render(identity[i : i + chunk], pose[i : i + chunk], eye_open[i : i + chunk], mouth_open[i : i + chunk],
+                    mouth_width[i : i + chunk], resolution, supersample)
+            for i in range(0, b, chunk)
+        ]
     return torch.cat(parts) if parts else torch.zeros(0, 3, resolution, resolution)
 
 
