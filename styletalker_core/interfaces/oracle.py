@@ -12,7 +12,10 @@ class FactorOracle(nn.Module, abc.ABC):
     """Image -> per-factor readings (for the synthetic domain: mouth openness and width,
     yaw, pitch, roll, eye openness, identity vector).
 
-    Attributes: resolution (input size), factors (name -> reading width; 1 for scalars).
+    Attributes: resolution (input size; other sizes are resized by the oracle), factors
+    (name -> reading width; 1 for scalars). Readings use the units of the domain's labels:
+    for the synthetic domain mouth_open, mouth_width, eye_open in [0, 1], yaw, pitch, roll
+    in degrees, identity [b, 20] factors in [0, 1] (docs/synthetic.md).
     """
 
     resolution: int
