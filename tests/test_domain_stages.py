@@ -137,6 +137,7 @@ eval_items = 2
     assert set(gan_checkpoint.components) == {"generator", "discriminator"}
     numbers = encoder_stage.evaluation
     assert {"psnr", "psnr_p05", "l1", "ood_psnr_threshold"} <= set(numbers)
+    assert numbers["train_cpu_seconds"] > 0 and numbers["train_wall_seconds"] > 0 and "train_load_average" in numbers
     final = load_checkpoint(encoder_stage.checkpoint)
     encoder, generator = final["image_encoder"], final["generator"]
     # the encoder trained against the GAN's (frozen) EMA generator, centred on its w_avg

@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 from styletalker_core.interfaces.generator import Discriminator, Generator
 from styletalker_core.interfaces.stage import OptimizerGroup, Phase, TrainingStage
 from styletalker_core.train.context import StageContext
+from styletalker_domain.clock import ResourceClock
 from styletalker_domain.frames import dataset_images, images_of
 
 
@@ -60,6 +61,7 @@ class StyleGANStage(TrainingStage):
 
     def setup(self, context: StageContext) -> None:
         self.context = context
+        self.clock = ResourceClock()
         self.generator: Generator = context.component("generator")
         self.discriminator: Discriminator = context.component(
             "discriminator", resolution=self.generator.resolution, img_channels=self.generator.img_channels,
@@ -158,6 +160,8 @@ class StyleGANStage(TrainingStage):
 
     @torch.no_grad()
     def after_step(self, step: int) -> None:
+        if step % 50 == 0:
+            self.clock.sample()
         self.images_seen += self.batch_size * self.context.runtime.world_size
         half_life = self.ema_kimg * 1000
         if self.ema_rampup > 0:
@@ -177,8 +181,9 @@ class StyleGANStage(TrainingStage):
         generator alone, before any encoder exists."""
         from styletalker_domain.projection import project
 
+        cost = {f"train_{k}": v for k, v in self.clock.numbers().items()}
         split = "val" if self.context.recipe.data.val is not None else "train"
         dataset = self.context.dataset("val") if split == "val" else self.data
         images = dataset_images(dataset, self.eval_items, self.generator.resolution).to(self.context.device)
         numbers = project(self.generator_ema, images, steps=self.projection_steps)
-        return {(k if split == "val" else f"train_{k}"): v for k, v in numbers.items()}
+        return {**{(k if split == "val" else f"train_{k}"): v for k, v in numbers.items()}, **cost}

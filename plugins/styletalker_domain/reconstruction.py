@@ -20,6 +20,7 @@ from styletalker_core.interfaces.generator import Generator
 from styletalker_core.interfaces.image_encoder import ImageEncoder, threshold_from_heldout
 from styletalker_core.interfaces.stage import TrainingStage
 from styletalker_core.train.context import StageContext
+from styletalker_domain.clock import ResourceClock
 from styletalker_domain.evaluation import load_oracle, reconstruction_report
 from styletalker_domain.frames import dataset_images, images_of
 from styletalker_domain.objective import ReconstructionObjective, progressive_stage
@@ -60,6 +61,7 @@ class ReconstructionStage(TrainingStage):
     # -- set-up ---------------------------------------------------------------------------
     def setup(self, context: StageContext) -> None:
         self.context = context
+        self.clock = ResourceClock()
         generator = context.component("generator")
         if not isinstance(generator, Generator):
             raise TypeError(f"stage {context.stage_name}: 'generator' is a {type(generator).__name__}, not a Generator")
@@ -108,20 +110,25 @@ class ReconstructionStage(TrainingStage):
         loss, values = self.objective(images, reconstruction, ws, self.encoder.latent_avg, active)
         if active is not None:
             values["active_layers"] = float(active)
+        if step % 50 == 0:
+            self.clock.sample()
         return loss, values
 
     # -- evaluation -----------------------------------------------------------------------
     def evaluate(self) -> dict[str, float]:
-        """Held-out PSNR (and oracle R^2 when an oracle checkpoint is given); also stores the
-        encoder's out-of-domain threshold measured on the same images."""
+        """Held-out PSNR (and oracle R^2 when an oracle checkpoint is given), and the training cost
+        (wall and CPU seconds of this run, mean load average); also stores the encoder's
+        out-of-domain threshold measured on the same images."""
+        cost = {f"train_{k}": v for k, v in self.clock.numbers().items()}
         split = "val" if self.context.recipe.data.val is not None else "train"
         if split == "train":
             LOG.warning("stage %s: the recipe has no [data.val]; reporting numbers on training clips",
                         self.context.stage_name)
         dataset = self.data if split == "train" else self.context.dataset("val")
-        return evaluate_reconstruction(self.encoder, self.generator, dataset, self.eval_items, self.eval_batch,
-                                       self.oracle_path, self.context.device, self.ood_quantile, self.ood_margin_db,
-                                       prefix="" if split == "val" else "train_")
+        numbers = evaluate_reconstruction(self.encoder, self.generator, dataset, self.eval_items, self.eval_batch,
+                                          self.oracle_path, self.context.device, self.ood_quantile, self.ood_margin_db,
+                                          prefix="" if split == "val" else "train_")
+        return {**numbers, **cost}
 
 
 @torch.no_grad()
