@@ -9,21 +9,12 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from styletalker_core.errors import StyleTalkerError
 from styletalker_core.interfaces.stage import TrainingStage
+from styletalker_core.model.clips import audio_context_frames
 from styletalker_core.model.sync import sync_scores
 from styletalker_lipsync.contrastive import info_nce_loss, plan_windows
 
 LOG = logging.getLogger(__name__)
-
-
-def audio_context(batch_frames: int, audio_samples: int, samples_per_frame: int) -> int:
-    """Frames of audio context on each side of a window, from the sizes the dataset delivers."""
-    extra = audio_samples // samples_per_frame - batch_frames
-    if extra < 0 or extra % 2:
-        raise StyleTalkerError(f"dataset items carry {audio_samples} audio samples for {batch_frames} frames; "
-                               "expected the window's audio plus the same context on both sides")
-    return extra // 2
 
 
 class LipSyncPretrainStage(TrainingStage):
@@ -59,7 +50,7 @@ class LipSyncPretrainStage(TrainingStage):
         frames, audio = batch["frames"], batch["audio"]
         b, t = frames.shape[:2]
         spf = self.discriminator.sample_rate // self.discriminator.fps
-        context = audio_context(t, audio.shape[-1], spf)
+        context = audio_context_frames(t, audio.shape[-1], spf)
         generator = torch.Generator().manual_seed(self.seed * 7919 + step)
         plan = plan_windows(b, t, context, self.discriminator.window_frames, self.windows_per_clip, self.negatives,
                             self.min_negative_offset, generator)
@@ -73,7 +64,7 @@ class LipSyncPretrainStage(TrainingStage):
         for index in range(count):
             item = self.val[index]
             frames, audio = item["frames"].to(device), item["audio"].to(device)
-            context = audio_context(frames.shape[0], audio.shape[-1], spf)
+            context = audio_context_frames(frames.shape[0], audio.shape[-1], spf)
             scores = sync_scores(self.discriminator, frames, audio, self.eval_max_offset, audio_first_frame=context)
             correct += scores.av_offset == 0
             lse_d += scores.lse_d

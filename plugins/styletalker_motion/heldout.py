@@ -10,7 +10,7 @@ from torch.utils.data.dataloader import default_collate
 
 from styletalker_core.interfaces import LipSyncDiscriminator
 from styletalker_core.model import TalkingHead, compose, motion_kl, sync_scores
-from styletalker_motion.batches import audio_context_frames, batch_latents
+from styletalker_motion.batches import batch_context, batch_latents
 
 
 def _mean(values: dict[str, list[float]]) -> dict[str, float]:
@@ -34,8 +34,8 @@ def heldout_scores(head: TalkingHead, dataset: Dataset, clips: int, device: torc
         batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v
                  for k, v in default_collate([dataset[index]]).items()}
         frames = batch["frames"]
-        ws, w_id = batch_latents(batch, head.image_encoder)
-        context = audio_context_frames(batch, frames.shape[1], spf)
+        ws, w_id = batch_latents(batch, head)
+        context = batch_context(batch, spf)
         sampled = head.training_latents(ws, w_id, batch["audio"], context, sample=True, generator=generator)
         values.setdefault("prior_nll", []).append(
             float(-head.prior.log_prob(sampled.z, sampled.features, future=sampled.future).mean()))

@@ -13,7 +13,7 @@ from styletalker_core.interfaces.stage import OptimizerGroup, Phase, TrainingSta
 from styletalker_core.losses import build_perceptual_loss
 from styletalker_core.model import TalkingHead, motion_kl, sync_loss
 from styletalker_motion.assembly import talking_head_from_context
-from styletalker_motion.batches import audio_context_frames, batch_latents
+from styletalker_motion.batches import batch_context, batch_latents
 from styletalker_motion.heldout import heldout_scores
 
 
@@ -130,8 +130,8 @@ class StyleTalkerMainStage(TrainingStage):
     def _model_loss(self, batch: dict[str, Any], step: int) -> tuple[torch.Tensor, dict[str, float]]:
         frames = batch["frames"]
         b, t = frames.shape[:2]
-        ws, w_id = batch_latents(batch, self.head.image_encoder)
-        context = audio_context_frames(batch, t, self.head.samples_per_frame)
+        ws, w_id = batch_latents(batch, self.head)
+        context = batch_context(batch, self.head.samples_per_frame)
         # the step's randomness comes from (seed, step) alone, so a resumed run repeats it exactly
         rng = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
         keep_audio = (torch.rand(b, generator=rng) >= self.posterior_audio_dropout).to(frames.device)

@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 from styletalker_core.interfaces.stage import TrainingStage
 from styletalker_core.model import TalkingHead
 from styletalker_motion.assembly import talking_head_from_context
-from styletalker_motion.batches import audio_context_frames, batch_latents
+from styletalker_motion.batches import batch_context, batch_latents
 from styletalker_motion.heldout import heldout_scores
 
 
@@ -40,8 +40,8 @@ class PriorOnlyStage(TrainingStage):
 
     def loss(self, phase: str, batch: dict[str, Any], step: int) -> tuple[torch.Tensor, dict[str, float]]:
         frames = batch["frames"]
-        ws, w_id = batch_latents(batch, self.head.image_encoder)
-        context = audio_context_frames(batch, frames.shape[1], self.head.samples_per_frame)
+        ws, w_id = batch_latents(batch, self.head)
+        context = batch_context(batch, self.head.samples_per_frame)
         rng = torch.Generator().manual_seed(self.context.recipe.seed * 1_000_003 + step)  # exact on resume
         with torch.no_grad():
             out = self.head.training_latents(ws, w_id, batch["audio"], context, sample=not self.use_posterior_mean,
