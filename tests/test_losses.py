@@ -146,3 +146,13 @@ def test_latent_regularisers_on_hand_computed_codes():
     torch.testing.assert_close(delta_regularisation(ws, layers=1), torch.tensor([0.0]))
     torch.testing.assert_close(delta_regularisation(ws, p=1.0), torch.tensor([4.0]))
     torch.testing.assert_close(latent_l2(ws, ws + 1), torch.tensor([1.0]))
+
+
+def test_gradient_l1_measures_edges_not_offsets():
+    from styletalker_core.losses import gradient_l1
+
+    x = torch.zeros(2, 1, 4, 4)
+    x[:, :, :, 2:] = 1.0  # one vertical edge
+    torch.testing.assert_close(gradient_l1(x, x + 0.5), torch.zeros(2))  # a constant offset has no edges
+    # the edge's 4 horizontal differences of 1 among 4 x 3 = 12 positions; no vertical differences
+    torch.testing.assert_close(gradient_l1(x, torch.zeros_like(x)), torch.full((2,), 4 / 12))

@@ -1,7 +1,7 @@
 """The reconstruction objective of encoder training and joint autoencoding.
 
-    L = l1 * |x_hat - x| + perceptual * P(x_hat, x) + latent * ||ws - w_avg||^2
-        + delta * sum_i ||ws_i - ws_0||_p           (e4e's delta regularisation)
+    L = l1 * |x_hat - x| + edges * |grad x_hat - grad x| + perceptual * P(x_hat, x)
+        + latent * ||ws - w_avg||^2 + delta * sum_i ||ws_i - ws_0||_p   (e4e's delta regularisation)
 
 P is LPIPS when weights are given, else MS-SSIM (styletalker_core.losses). Axis letters:
 b batch, l W+ layers, w latent width.
@@ -14,15 +14,17 @@ from typing import Literal
 import torch
 
 from styletalker_core.interfaces.image_encoder import psnr
-from styletalker_core.losses import build_perceptual_loss, delta_regularisation, latent_distance
+from styletalker_core.losses import build_perceptual_loss, delta_regularisation, gradient_l1, latent_distance
 
 
 class ReconstructionObjective:
     """Weighted sum of the terms above, with each term's batch mean returned for logging."""
 
     def __init__(self, l1: float, perceptual: float, latent: float, delta: float, delta_norm: float = 2.0,
-                 perceptual_kind: Literal["auto", "lpips", "ms_ssim"] = "auto", lpips_weights: str = "") -> None:
+                 perceptual_kind: Literal["auto", "lpips", "ms_ssim"] = "auto", lpips_weights: str = "",
+                 edges: float = 0.0) -> None:
         self.l1, self.perceptual_weight, self.latent, self.delta, self.delta_norm = l1, perceptual, latent, delta, delta_norm
+        self.edges = edges
         self.perceptual = build_perceptual_loss(perceptual_kind, lpips_weights or None) if perceptual > 0 else None
 
     def to(self, device: torch.device) -> ReconstructionObjective:
@@ -39,6 +41,10 @@ class ReconstructionObjective:
         l1 = (reconstruction - images).abs().mean()
         values["l1"] = float(l1.detach())
         loss = loss + self.l1 * l1
+        if self.edges > 0:
+            edges = gradient_l1(reconstruction, images).mean()
+            values["edges"] = float(edges.detach())
+            loss = loss + self.edges * edges
         if self.perceptual is not None:
             perceptual = self.perceptual(reconstruction, images).mean()
             values[self.perceptual.kind] = float(perceptual.detach())
