@@ -150,6 +150,18 @@ eval_items = 2
     assert int(encoder.progressive_stage) == 2
     model = load_checkpoint(result.model)
     assert {"generator", "image_encoder", "discriminator"} <= set(model.components)
+    from styletalker_core.checkpoint import read_metadata
+    from styletalker_domain.export import main as export_main
+
+    assert export_main([str(tmp_path / "run"), str(tmp_path / "domain.safetensors"), "--note", "machine=test"]) == 0
+    exported = load_checkpoint(tmp_path / "domain.safetensors")
+    assert set(exported.components) == {"generator", "image_encoder"}
+    extra = read_metadata(tmp_path / "domain.safetensors")["extra"]
+    assert set(extra["stages"]) == {"gan", "encoder"} and extra["machine"] == "test"
+    assert extra["stages"]["encoder"]["evaluation"]["psnr"] == pytest.approx(numbers["psnr"])
+    with torch.no_grad():  # float16 storage, float32 modules: the same codes up to half precision
+        x = torch.rand(2, 3, RESOLUTION, RESOLUTION) * 2 - 1
+        torch.testing.assert_close(exported["image_encoder"].eval().encode(x), encoder.eval().encode(x), atol=0.05, rtol=0.05)
 
 
 def test_joint_autoencoder_learns_and_sets_w_avg(tiny_data, tmp_path, write_recipe):
