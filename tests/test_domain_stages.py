@@ -173,12 +173,25 @@ batch_size = 4
 lr = 0.003
 log_every = 5
 eval_items = 3
+[stages.sharpen]
+name = "autoencoder"
+steps = 4
+batch_size = 4
+lr = 0.001
+log_every = 1
+adversarial = 0.1
+r1_interval = 2
+eval_items = 3
 """
     recipe = load_recipe(write_recipe("j.toml", _recipe_text(tiny_data, stages)))
     result = train_recipe(recipe, get_registries(), run_dir=tmp_path / "joint")
     logged = _metrics(tmp_path / "joint", "joint")
     assert logged[-1]["l1"] < 0.6 * logged[0]["l1"]  # generator and encoder both learn
     assert logged[-1]["psnr"] > logged[0]["psnr"] + 3
+    sharpen = _metrics(tmp_path / "joint", "sharpen")
+    assert [("loss_D_r1" in line) for line in sharpen] == [True, False, True, False]  # lazy R1 every 2 steps
+    assert all({"g_adv", "d_adv", "loss_autoencode", "loss_D"} <= set(line) for line in sharpen)
+    assert set(load_checkpoint(result.stages[1].checkpoint).components) == {"generator", "image_encoder"}
     final = load_checkpoint(result.stages[0].checkpoint)
     generator, encoder = final["generator"], final["image_encoder"]
     train = build_component(get_registries(), "dataset", ComponentSpec("sharded", {

@@ -15,13 +15,13 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
 from styletalker_core.interfaces.generator import Discriminator, Generator
 from styletalker_core.interfaces.stage import OptimizerGroup, Phase, TrainingStage
 from styletalker_core.train.context import StageContext
+from styletalker_domain.adversarial import discriminator_loss, generator_loss, lazy_adam_settings, r1_penalty
 from styletalker_domain.clock import ResourceClock
 from styletalker_domain.frames import dataset_images, images_of
 
@@ -91,9 +91,8 @@ class StyleGANStage(TrainingStage):
         groups = {}
         for name, module, interval in (("generator", self.generator, self.pl_interval if self.pl_weight > 0 else 0),
                                        ("discriminator", self.discriminator, self.r1_interval if self.r1_gamma > 0 else 0)):
-            ratio = interval / (interval + 1) if interval > 0 else 1.0
-            groups[name] = OptimizerGroup([p for p in module.parameters()], lr_scale=ratio,
-                                          betas=(self.beta1**ratio, self.beta2**ratio))
+            lr_scale, betas = lazy_adam_settings(interval, self.beta1, self.beta2)
+            groups[name] = OptimizerGroup([p for p in module.parameters()], lr_scale=lr_scale, betas=betas)
         return groups
 
     def phases(self, step: int) -> list[Phase]:
@@ -127,7 +126,7 @@ class StyleGANStage(TrainingStage):
         if phase == "G":
             fake = self.generator.synthesis(self._latents(b, update_emas=True), noise_mode="random")
             logits = self.discriminator(fake)
-            loss = F.softplus(-logits).mean()
+            loss = generator_loss(logits)
             return loss, {"g_adv": float(loss.detach()), "fake_logit": float(logits.detach().mean())}
         if phase == "G_pl":
             return self._path_length(max(1, b // 2))
@@ -136,13 +135,10 @@ class StyleGANStage(TrainingStage):
                 fake = self.generator.synthesis(self._latents(b), noise_mode="random")
             fake_logits = self.discriminator(fake)
             real_logits = self.discriminator(real)
-            loss = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
+            loss = discriminator_loss(real_logits, fake_logits)
             return loss, {"d_adv": float(loss.detach()), "real_logit": float(real_logits.detach().mean())}
         if phase == "D_r1":
-            real = real.detach().requires_grad_(True)
-            logits = self.discriminator(real)
-            (gradient,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
-            penalty = gradient.pow(2).sum(dim=(1, 2, 3))
+            penalty = r1_penalty(self.discriminator, real)
             loss = penalty.mean() * (self.r1_gamma / 2) * self.r1_interval
             return loss, {"r1": float(penalty.detach().mean())}
         raise ValueError(f"unknown phase {phase!r}")

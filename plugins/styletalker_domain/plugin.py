@@ -8,8 +8,9 @@ from styletalker_core.registry import Registrar
 
 @hookimpl
 def styletalker_register(registrar: Registrar) -> None:
+    from styletalker_domain.autoencoder import AutoencoderStage
     from styletalker_domain.gan import StyleGANStage
-    from styletalker_domain.reconstruction import AutoencoderStage, EncoderStage
+    from styletalker_domain.reconstruction import EncoderStage
 
     registrar.register("stage", "stylegan2_gan", StyleGANStage)
     registrar.register("stage", "e4e_encoder", EncoderStage)

@@ -1,9 +1,9 @@
-"""Training stages that invert a generator: e4e/pSp encoder training, and joint autoencoding.
+"""Training stages that invert a generator: e4e/pSp encoder training (here) and joint
+autoencoding (autoencoder.py, built on the same machinery).
 
 Both minimise the reconstruction objective (objective.py) of x_hat = G.synthesis(E(x)) on
-frames of the recipe's training data. ``encoder`` keeps the generator frozen (the usual
-pipeline after GAN training); ``autoencoder`` also trains the generator, which on a small
-domain reaches better held-out reconstructions for the same CPU time (docs/domain_pretraining.md).
+frames of the recipe's training data. ``e4e_encoder`` keeps the generator frozen (the usual
+pipeline after GAN training); ``autoencoder`` also trains the generator.
 Axis letters: b batch, l W+ layers, w latent width.
 """
 
@@ -153,20 +153,3 @@ def evaluate_reconstruction(encoder: ImageEncoder, generator: Generator, dataset
 class EncoderStage(ReconstructionStage):
     """Train an e4e/pSp image encoder against a frozen generator: L1 + perceptual (LPIPS or
     MS-SSIM) + latent regularisation, with e4e's progressive deltas and delta regularisation."""
-
-
-class AutoencoderStage(ReconstructionStage):
-    """Joint generator + encoder autoencoding for small domains: the reconstruction objective
-    trains both with one optimiser. At the end the generator's w_avg (its truncation centre) is
-    set to the mean encoded code of ``eval_items`` training windows, since its mapping network
-    is not what produced the codes."""
-
-    trains_generator = True
-
-    def evaluate(self) -> dict[str, float]:
-        self.encoder.eval()
-        with torch.no_grad():
-            images = dataset_images(self.data, self.eval_items, self.generator.resolution).to(self.context.device)
-            codes = torch.cat([self.encoder.encode(images[i:i + self.eval_batch]) for i in range(0, len(images), self.eval_batch)])
-            self.generator.w_avg.copy_(codes[:, 0].mean(dim=0).to(self.generator.w_avg))
-        return super().evaluate()
