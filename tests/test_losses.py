@@ -156,3 +156,16 @@ def test_gradient_l1_measures_edges_not_offsets():
     torch.testing.assert_close(gradient_l1(x, x + 0.5), torch.zeros(2))  # a constant offset has no edges
     # the edge's 4 horizontal differences of 1 among 4 x 3 = 12 positions; no vertical differences
     torch.testing.assert_close(gradient_l1(x, torch.zeros_like(x)), torch.full((2,), 4 / 12))
+
+
+def test_detail_weights_are_one_on_flat_images_and_large_around_small_features():
+    from styletalker_core.losses import detail_weights
+
+    flat = torch.full((1, 3, 16, 16), 0.3)
+    torch.testing.assert_close(detail_weights(flat, 30.0), torch.ones(1, 1, 16, 16))
+    dot = flat.clone()
+    dot[..., 8, 8] = -1.0  # a one-pixel dark feature, like a pupil
+    weights = detail_weights(dot.requires_grad_(), 30.0)
+    assert weights.shape == (1, 1, 16, 16) and not weights.requires_grad  # depends on the target only
+    assert float(weights[0, 0, 8, 8]) > 30 and float(weights[0, 0, 7, 9]) > 30  # the feature and its neighbours
+    assert abs(float(weights[0, 0, 0, 0]) - 1.0) < 1e-4  # far from it

@@ -40,6 +40,7 @@ class AutoencoderStage(ReconstructionStage):
         self,
         l1: float = 1.0,
         edges: float = 0.0,
+        detail: float = 0.0,
         perceptual: float = 0.5,
         perceptual_kind: PerceptualKind = "auto",
         lpips_weights: str = "",
@@ -57,7 +58,7 @@ class AutoencoderStage(ReconstructionStage):
         ood_quantile: float = 0.02,
         ood_margin_db: float = 3.0,
     ) -> None:
-        super().__init__(l1=l1, edges=edges, perceptual=perceptual, perceptual_kind=perceptual_kind,
+        super().__init__(l1=l1, edges=edges, detail=detail, perceptual=perceptual, perceptual_kind=perceptual_kind,
                          lpips_weights=lpips_weights, latent=latent, delta=delta, delta_norm=delta_norm,
                          progressive_start=progressive_start, progressive_every=progressive_every,
                          eval_items=eval_items, eval_batch=eval_batch, oracle=oracle, ood_quantile=ood_quantile,

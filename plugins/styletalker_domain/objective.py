@@ -1,9 +1,10 @@
 """The reconstruction objective of encoder training and joint autoencoding.
 
-    L = l1 * |x_hat - x| + edges * |grad x_hat - grad x| + perceptual * P(x_hat, x)
+    L = l1 * mean(m * |x_hat - x|) + edges * |grad x_hat - grad x| + perceptual * P(x_hat, x)
         + latent * ||ws - w_avg||^2 + delta * sum_i ||ws_i - ws_0||_p   (e4e's delta regularisation)
 
-P is LPIPS when weights are given, else MS-SSIM (styletalker_core.losses). Axis letters:
+m = 1 + detail * (local high-pass energy of x) weights eyes, lips and outlines (1 when
+detail = 0; styletalker_core.losses.detail_weights). P is LPIPS when weights are given, else MS-SSIM (styletalker_core.losses). Axis letters:
 b batch, l W+ layers, w latent width.
 """
 
@@ -14,7 +15,7 @@ from typing import Literal
 import torch
 
 from styletalker_core.interfaces.image_encoder import psnr
-from styletalker_core.losses import build_perceptual_loss, delta_regularisation, gradient_l1, latent_distance
+from styletalker_core.losses import build_perceptual_loss, delta_regularisation, detail_weights, gradient_l1, latent_distance
 
 
 class ReconstructionObjective:
@@ -22,9 +23,9 @@ class ReconstructionObjective:
 
     def __init__(self, l1: float, perceptual: float, latent: float, delta: float, delta_norm: float = 2.0,
                  perceptual_kind: Literal["auto", "lpips", "ms_ssim"] = "auto", lpips_weights: str = "",
-                 edges: float = 0.0) -> None:
+                 edges: float = 0.0, detail: float = 0.0) -> None:
         self.l1, self.perceptual_weight, self.latent, self.delta, self.delta_norm = l1, perceptual, latent, delta, delta_norm
-        self.edges = edges
+        self.edges, self.detail = edges, detail
         self.perceptual = build_perceptual_loss(perceptual_kind, lpips_weights or None) if perceptual > 0 else None
 
     def to(self, device: torch.device) -> ReconstructionObjective:
@@ -38,8 +39,12 @@ class ReconstructionObjective:
         ``active_layers``: layers with their own code (delta regularisation up to them; None: all)."""
         values: dict[str, float] = {}
         loss = images.new_zeros(())
-        l1 = (reconstruction - images).abs().mean()
+        error = (reconstruction - images).abs()
+        l1 = error.mean()
         values["l1"] = float(l1.detach())
+        if self.detail > 0:
+            l1 = (error * detail_weights(images, self.detail)).mean()
+            values["detail_l1"] = float(l1.detach())
         loss = loss + self.l1 * l1
         if self.edges > 0:
             edges = gradient_l1(reconstruction, images).mean()

@@ -38,6 +38,7 @@ class ReconstructionStage(TrainingStage):
         self,
         l1: float = 1.0,
         edges: float = 0.0,
+        detail: float = 0.0,
         perceptual: float = 0.5,
         perceptual_kind: PerceptualKind = "auto",
         lpips_weights: str = "",
@@ -52,7 +53,7 @@ class ReconstructionStage(TrainingStage):
         ood_quantile: float = 0.02,
         ood_margin_db: float = 3.0,
     ) -> None:
-        self.objective_options = dict(l1=l1, edges=edges, perceptual=perceptual, latent=latent, delta=delta,
+        self.objective_options = dict(l1=l1, edges=edges, detail=detail, perceptual=perceptual, latent=latent, delta=delta,
                                       delta_norm=delta_norm, perceptual_kind=perceptual_kind, lpips_weights=lpips_weights)
         self.progressive_start, self.progressive_every = progressive_start, progressive_every
         self.eval_items, self.eval_batch = eval_items, eval_batch

@@ -3,7 +3,7 @@
 Every distance returns one value per image or code ([b]); stages weight and average them.
 """
 
-from styletalker_core.losses.edges import gradient_l1
+from styletalker_core.losses.edges import detail_weights, gradient_l1
 from styletalker_core.losses.latent import delta_regularisation, latent_distance, latent_l2
 from styletalker_core.losses.lpips import LPIPS, VGG16Features
 from styletalker_core.losses.perceptual import PerceptualLoss, build_perceptual_loss
@@ -17,6 +17,7 @@ __all__ = [
     "VGG16Features",
     "build_perceptual_loss",
     "delta_regularisation",
+    "detail_weights",
     "gradient_l1",
     "latent_distance",
     "latent_l2",
