@@ -6,6 +6,8 @@ the foundation do not depend on any built-in plugin being finished.
 
 from __future__ import annotations
 
+import importlib
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -130,3 +132,17 @@ def write_recipe(tmp_path: Path) -> Callable[[str, str], Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    """A temporary site directory on sys.path; modules imported from it are forgotten afterwards."""
+    folder = tmp_path / "site"
+    folder.mkdir()
+    monkeypatch.syspath_prepend(str(folder))
+    before = set(sys.modules)
+    yield folder
+    for name in set(sys.modules) - before:
+        if getattr(sys.modules[name], "__file__", None) and str(folder) in str(sys.modules[name].__file__):
+            del sys.modules[name]
+    importlib.invalidate_caches()

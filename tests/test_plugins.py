@@ -23,6 +23,8 @@ from styletalker_core.recipe import load_recipe
 from styletalker_core.registry import build_component
 from styletalker_core.registry.kinds import KINDS
 
+from plugin_site import install_fake_distribution
+
 THIRD_PARTY_MODEL = '''
 """A user's own backbone: W+ codes -> pixels through one linear layer and tanh."""
 
@@ -73,37 +75,6 @@ from styletalker_loggers.jsonl import JsonLinesLogger
 def styletalker_register(registrar):
     registrar.register("logger", "jsonl", JsonLinesLogger)
 '''
-
-
-def install_fake_distribution(
-    site: Path, dist_name: str, version: str, module: str, files: dict[str, str], entry_point: str = "main"
-) -> None:
-    """Write package ``module`` with ``files`` and a ``<dist>-<version>.dist-info`` declaring
-    ``<module>.plugin`` in the styletalker.plugins entry-point group, as pip would."""
-    package = site / module
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    for filename, text in files.items():
-        (package / filename).write_text(textwrap.dedent(text))
-    info = site / f"{dist_name.replace('-', '_')}-{version}.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: {version}\n")
-    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{entry_point} = {module}.plugin\n")
-    (info / "top_level.txt").write_text(module + "\n")
-
-
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    """A temporary site directory on sys.path; modules imported from it are forgotten afterwards."""
-    folder = tmp_path / "site"
-    folder.mkdir()
-    monkeypatch.syspath_prepend(str(folder))
-    before = set(sys.modules)
-    yield folder
-    for name in set(sys.modules) - before:
-        if getattr(sys.modules[name], "__file__", None) and str(folder) in str(sys.modules[name].__file__):
-            del sys.modules[name]
-    importlib.invalidate_caches()
 
 
 @pytest.fixture
