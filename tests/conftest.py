@@ -146,3 +146,13 @@ def site(tmp_path, monkeypatch):
         if getattr(sys.modules[name], "__file__", None) and str(folder) in str(sys.modules[name].__file__):
             del sys.modules[name]
     importlib.invalidate_caches()
+
+
+@pytest.fixture
+def single_thread():
+    """Torch on one thread for the test, restored after: tiny tensors run fastest so, and on a
+    shared CPU thread pools stall. Modules use it with ``pytestmark = pytest.mark.usefixtures("single_thread")``."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -23,15 +23,8 @@ DATASET = dict(clips=400, identities=360, seconds=(1.0, 2.0), seed=2)
 HELDOUT_CLIPS = (360, 365, 371, 378, 384, 391)
 TARGETS = ("mouth_open", "yaw", "pitch", "roll", "eye_open")
 
-pytestmark = pytest.mark.skipif(not CHECKPOINT.is_file(), reason="the domain checkpoint is not committed yet")
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = [pytest.mark.skipif(not CHECKPOINT.is_file(), reason="the domain checkpoint is not committed yet"),
+              pytest.mark.usefixtures("single_thread")]
 
 
 @pytest.fixture(scope="module")

@@ -19,13 +19,7 @@ from styletalker_domain.evaluation import oracle_agreement, r_squared
 from styletalker_domain.objective import progressive_stage
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny tensors run fastest on one thread (and a shared CPU makes thread pools stall); restored after."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 RESOLUTION = 16

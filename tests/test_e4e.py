@@ -25,13 +25,7 @@ from styletalker_core.registry import ComponentSpec, build_component
 from test_convert_builders import rosinality_generator_state
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny tensors run fastest on one thread (and a shared CPU makes thread pools stall); restored after."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 SMALL = dict(stem=8, channels=(8, 16, 32, 64), units=(2, 1, 2, 1), w_dim=16, num_ws=8, reduction=4)

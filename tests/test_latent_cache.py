@@ -23,13 +23,7 @@ from styletalker_core.plugins import get_registries
 from styletalker_core.registry import ComponentSpec, build_component
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny tensors run fastest on one thread (and a shared CPU makes thread pools stall); restored after."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 FRAMES = {"clip-a": 7, "clip-b": 5, "clip-c": 9}

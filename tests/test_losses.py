@@ -23,13 +23,7 @@ from styletalker_core.losses.lpips import TAP_CHANNELS, VGG16_CONVS
 from styletalker_core.losses.ssim import default_scales
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny tensors run fastest on one thread (and a shared CPU makes thread pools stall); restored after."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _images(seed: int, n: int = 3, size: int = 32) -> torch.Tensor:

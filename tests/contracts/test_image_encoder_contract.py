@@ -15,13 +15,7 @@ from styletalker_core.plugins import get_registries
 from styletalker_core.registry import ComponentSpec, build_component
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny tensors run fastest on one thread (and a shared CPU makes thread pools stall); restored after."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 ENCODERS = list(get_registries()["image_encoder"])
