@@ -304,3 +304,14 @@ def test_newer_format_version_is_refused(tmp_path, registries, generator, monkey
     monkeypatch.undo()
     with pytest.raises(CheckpointError, match="written by a newer styletalker"):
         load_checkpoint(path, registries=registries)
+
+
+def test_fp16_storage_keeps_tensors_beyond_the_float16_range(tmp_path, registries, generator):
+    with torch.no_grad():
+        generator.w_avg.fill_(1e5)  # like a BatchNorm running variance above float16's 65504
+    half = save_checkpoint(tmp_path / "half.safetensors", {"generator": generator}, dtype=torch.float16)
+    tensors = read_tensors(half)
+    assert tensors["generator.w_avg"].dtype == torch.float32
+    assert all(t.dtype == torch.float16 for key, t in tensors.items() if key != "generator.w_avg")
+    rebuilt = load_checkpoint(half, registries=registries)["generator"]
+    assert torch.equal(rebuilt.w_avg, generator.w_avg)

@@ -62,6 +62,11 @@ def component_record(role: str, module: nn.Module) -> dict[str, Any]:
     return {"kind": spec.kind, "name": spec.name, "options": options}
 
 
+def fits_dtype(tensor: torch.Tensor, dtype: torch.dtype) -> bool:
+    """Whether every value of a floating-point ``tensor`` is within the finite range of ``dtype``."""
+    return tensor.numel() == 0 or float(tensor.abs().max()) <= torch.finfo(dtype).max
+
+
 def save_checkpoint(
     path: str | Path,
     components: dict[str, nn.Module],
@@ -74,7 +79,8 @@ def save_checkpoint(
     """Write ``components`` (role -> module built by build_component) atomically to ``path``.
 
     ``dtype`` (for example torch.float16) converts floating-point tensors for a smaller file;
-    loading casts them back to each module's own dtype.
+    a tensor with values beyond that dtype's range (BatchNorm running variances can exceed
+    float16's 65504) keeps its own dtype. Loading casts them back to each module's own dtype.
     """
     tensors: dict[str, torch.Tensor] = {}
     records = {}
@@ -82,7 +88,7 @@ def save_checkpoint(
         records[role] = component_record(role, module)
         for key, tensor in module.state_dict().items():
             value = tensor.detach().cpu()
-            if dtype is not None and value.is_floating_point():
+            if dtype is not None and value.is_floating_point() and fits_dtype(value, dtype):
                 value = value.to(dtype)
             tensors[f"{role}.{key}"] = value.contiguous().clone()
     document = {
