@@ -21,6 +21,11 @@ class StyleTalkerMainStage(TrainingStage):
     """L = rec * L1(x_hat, x) + perceptual * P(x_hat, x) + latent * ||w_hat - w||^2 + sync * L_sync
     + kl * KL(q || p) [+ adversarial * non-saturating GAN loss].
 
+    The latent term and the KL are both per frame: ||w_hat - w||^2 is summed over the W+ code
+    (layers x width) like the KL over z, then both are averaged over frames. (Averaged over
+    the code's elements instead, the latent term was about 1/1000 of the KL: the posterior
+    collapsed and motion did not transfer.)
+
     Per step each clip's whole window is composed in W+ (latent and KL terms); a random run of
     ``render_frames`` consecutive frames (0: all) is rendered by the generator for the image
     terms. The KL is the single-sample Monte-Carlo E_q[log q(z) - log p(z)] against the flow
@@ -136,7 +141,7 @@ class StyleTalkerMainStage(TrainingStage):
         rng = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
         keep_audio = (torch.rand(b, generator=rng) >= self.posterior_audio_dropout).to(frames.device)
         out = self.head.training_latents(ws, w_id, batch["audio"], context, posterior_audio=keep_audio, generator=rng)
-        latent = ((out.ws - ws) ** 2).mean()
+        latent = ((out.ws - ws) ** 2).flatten(2).sum(-1).mean()  # per frame, like the KL
         kl = motion_kl(self.head.prior, out.z, out.mean, out.log_var, out.features, out.future).mean()
         kl_scale = min(1.0, (step + 1) / self.kl_warmup_steps) if self.kl_warmup_steps > 0 else 1.0
         total = self.latent_weight * latent + kl_scale * self.kl_weight * kl
