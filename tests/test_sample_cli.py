@@ -143,9 +143,6 @@ def test_demo_without_the_shipped_model_names_the_file_and_the_train_command(tmp
 
 
 def test_the_real_recipe_header_says_how_to_make_the_shipped_model():
-    recipe = shipped.project_root() / shipped.MODEL_RECIPE
-    if not recipe.is_file():
-        pytest.skip("recipes/synthetic_64.toml is not in this tree yet")
     command = shipped.make_model_command()
     assert "styletalker train recipes/synthetic_64.toml" in command
     assert str(shipped.DEFAULT_MODEL) in command.split("styletalker train recipes/synthetic_64.toml")[1]
@@ -199,14 +196,12 @@ def test_shipped_assets_are_what_the_demo_needs():
 
 
 def _synth_config(recipe_name: str):
-    """The SynthConfig of the `styletalker data synth` line in a recipe's header (None without the recipe)."""
+    """The SynthConfig of the `styletalker data synth` line in a recipe's header."""
     import re
 
     from styletalker_core.data.synthetic import SynthConfig
 
     recipe = shipped.project_root() / "recipes" / recipe_name
-    if not recipe.is_file():
-        return None
     line = next(command for command in shipped.recipe_commands(recipe) if command.startswith("styletalker data synth"))
     number = {key: int(match.group(1)) for key in ("seed", "clips", "identities")
               if (match := re.search(rf"--{key} (\d+)", line))}
@@ -215,8 +210,6 @@ def _synth_config(recipe_name: str):
 
 def test_demo_identities_are_held_out_from_the_shipped_models_data():
     model_data, domain_data = _synth_config("synthetic_64.toml"), _synth_config("domain_synthetic_64.toml")
-    if model_data is None or domain_data is None:
-        pytest.skip("the shipped model's recipes are not in this tree yet")
     tool = _make_assets_tool()
     assert (tool.DATA_SEED, tool.DOMAIN_SEED) == (model_data.seed, domain_data.seed)
     identities = tool.heldout_identities(tool.DATA_SEED, (tool.DOMAIN_SEED,))  # the reference's and the motion source's
