@@ -195,12 +195,12 @@ def test_ablate_two_recipes_end_to_end(registries: Registries, dataset: Path, tm
     table = (out / "ablation.md").read_text()
     assert table == capsys.readouterr().out.split("\nwrote ")[0].rstrip("\n") + "\n"
     assert f"    styletalker ablate {base} {ablated} --runs {runs} --out {out}" in table
-    assert "## audio-driven" in table and "## motion-controllable" in table
+    assert "## audio-driven" in table and "## motion-controllable" in table and "## encoder reconstruction" in table
     assert "| recipe | psnr ↑ | ssim ↑ | pose_diversity ↑ |" in table
     for name in ("toy_flow", "toy_lstm"):
         assert f"| {name} | `{runs / name}` | autoencode |" in table
         assert (runs / name / "autoencode" / "done.json").is_file()
-        for mode in ("audio", "motion"):
+        for mode in ("audio", "motion", "reconstruction"):
             report = json.loads((out / name / f"{mode}.json").read_text())
             assert [item["name"] for item in report["items"]] == ["clip2", "clip3"]
             assert report["summary"]["psnr"]["count"] == 2 and report["summary"]["ssim"]["count"] == 2
@@ -240,6 +240,10 @@ def test_generated_items_follow_the_modes(registries: Registries, dataset: Path,
     assert first.motion_frames.shape == (FRAMES, 3, 32, 32)
     torch.testing.assert_close(first.motion_labels["pose"], clips[1].labels["pose"])
     torch.testing.assert_close(first.labels["mouth_open"], clips[0].labels["mouth_open"])
+    [(_, rebuilt, _)] = list(generate_items(head, clips[:1], "reconstruction"))
+    expected = head.render(head.encode_frames(clips[0].frames)[None])[0]
+    torch.testing.assert_close(rebuilt.frames, expected)  # G(E(x)) of every frame of the clip itself
+    assert rebuilt.motion_frames is clips[0].frames and rebuilt.motion_labels is clips[0].labels
 
 
 def test_ablate_refuses_unmarked_training_data_and_bad_settings(registries: Registries, tmp_path: Path) -> None:
@@ -253,7 +257,7 @@ def test_ablate_refuses_unmarked_training_data_and_bad_settings(registries: Regi
     base, _ = write_recipes(tmp_path, root)
     with pytest.raises(StyleTalkerError, match="appear more than once"):
         run_ablation(AblationSettings([str(base), str(base)], tmp_path / "out"), registries)
-    with pytest.raises(StyleTalkerError, match="choose from audio, motion"):
+    with pytest.raises(StyleTalkerError, match="choose from audio, motion, reconstruction"):
         run_ablation(AblationSettings([str(base)], tmp_path / "out", modes=("video",)), registries)
     (tmp_path / "other").mkdir()
     _, elsewhere = write_recipes(tmp_path / "other", tmp_path / "another_dataset")

@@ -11,12 +11,14 @@ import torch
 
 from styletalker_core.checkpoint import load_checkpoint, save_checkpoint
 from styletalker_core.data.shards import Clip, ShardWriter
+from styletalker_core.errors import StyleTalkerError
 from styletalker_core.plugins import get_registries
 from styletalker_core.recipe import load_recipe
 from styletalker_core.registry import ComponentSpec, build_component
 from styletalker_core.train import train_recipe
 from styletalker_domain.evaluation import oracle_agreement, r_squared
-from styletalker_domain.objective import progressive_stage
+from styletalker_domain.factors import FactorProbe, factor_targets
+from styletalker_domain.objective import hardest_pixels, progressive_stage
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -25,13 +27,18 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 RESOLUTION = 16
 
 
+def _disc_centres(frames: int) -> np.ndarray:
+    """[t, 2] float32: the disc's centre (x, y) per frame, also served as per-frame labels."""
+    t = np.arange(frames)
+    return np.stack([8 + 2 * np.sin(t / 3), 8 + 2 * np.cos(t / 4)], axis=1).astype(np.float32)
+
+
 def _face(rng: np.random.Generator, frames: int) -> np.ndarray:
     """A coloured disc on a background whose centre moves: learnable, not constant."""
     y, x = np.mgrid[:RESOLUTION, :RESOLUTION]
     colour, background = rng.integers(60, 255, 3), rng.integers(0, 80, 3)
     out = np.empty((frames, RESOLUTION, RESOLUTION, 3), np.uint8)
-    for t in range(frames):
-        cx, cy = 8 + 2 * np.sin(t / 3), 8 + 2 * np.cos(t / 4)
+    for t, (cx, cy) in enumerate(_disc_centres(frames)):
         inside = (x - cx) ** 2 + (y - cy) ** 2 < 20
         out[t] = np.where(inside[..., None], colour, background)
     return out
@@ -41,7 +48,9 @@ def _face(rng: np.random.Generator, frames: int) -> np.ndarray:
 def tiny_data(tmp_path_factory):
     root = tmp_path_factory.mktemp("domain_data")
     rng = np.random.default_rng(0)
+    centres = _disc_centres(12)
     clips = [Clip(clip_id=f"c{i}", frames=_face(rng, 12), audio=np.zeros(12 * 640, np.float32),
+                  labels={"centre_x": centres[:, 0], "centre_y": centres[:, 1]},
                   meta={"split": "heldout" if i >= 3 else "train"}) for i in range(4)]
     ShardWriter(root).write("s0", clips)
     ShardWriter(root).finalize()
@@ -220,3 +229,53 @@ def test_r_squared_and_progressive_schedule():
     assert float(r_squared(torch.full((4,), 2.5), target)) == pytest.approx(0.0)
     assert [progressive_stage(s, 3, 2, 4) for s in range(10)] == [0, 0, 0, 1, 1, 2, 2, 3, 3, 4]
     assert progressive_stage(0, 0, 0, 10) == 10
+
+
+def test_hardest_pixels_averages_the_largest_channel_summed_errors():
+    error = torch.zeros(2, 3, 4, 4)
+    error[0, :, 0, 0] = 1.0  # one pixel with channel-summed error 3
+    error[0, 0, 1, 1] = 1.0  # one with error 1
+    error[1] = 0.5  # every pixel 1.5
+    assert hardest_pixels(error, 2 / 16).tolist() == pytest.approx([2.0, 1.5])
+    assert hardest_pixels(error, 0.0).tolist() == pytest.approx([3.0, 1.5])  # at least one pixel
+
+
+def test_factor_probe_reads_standardised_targets_in_image_order():
+    batch = {"labels": {"a": torch.tensor([[1.0, 2.0], [3.0, 4.0]]), "b": torch.tensor([[0.0, 0.0], [1.0, 1.0]])}}
+    targets = factor_targets(batch, ["b", "a"])
+    assert targets.tolist() == [[0.0, 1.0], [0.0, 2.0], [1.0, 3.0], [1.0, 4.0]]  # [b * t, k], b outer
+    probe = FactorProbe(2, 3, targets.mean(0), targets.std(0))
+    with torch.no_grad():
+        probe.readout.weight.zero_()
+        probe.readout.bias.zero_()
+    # a probe that predicts the mean scores the variance of the standardised targets: (n - 1) / n
+    with torch.no_grad():
+        assert float(probe.loss(torch.randn(4, 2, 3), targets)) == pytest.approx(0.75)
+    with pytest.raises(StyleTalkerError, match="labels c.*set labels = true"):
+        factor_targets(batch, ["c"])
+
+
+def test_factor_supervision_in_the_autoencoder_stage(tiny_data, tmp_path, write_recipe):
+    stages = """
+[stages.joint]
+name = "autoencoder"
+steps = 40
+batch_size = 4
+lr = 0.003
+log_every = 4
+eval_items = 3
+hard_pixels = 1.0
+hard_fraction = 0.05
+factors = 1.0
+factor_labels = ["centre_x", "centre_y"]
+"""
+    text = _recipe_text(tiny_data, stages).replace("labels = false", "labels = true", 1)
+    result = train_recipe(load_recipe(write_recipe("f.toml", text)), get_registries(), run_dir=tmp_path / "f")
+    logged = _metrics(tmp_path / "f", "joint")
+    assert all({"factors", "hard_pixels"} <= set(line) for line in logged)
+    assert logged[-1]["factors"] < 0.5 * logged[0]["factors"]  # the codes come to carry the disc's position
+    assert set(load_checkpoint(result.stages[0].checkpoint).components) == {"generator", "image_encoder"}
+
+    unlabelled = load_recipe(write_recipe("u.toml", _recipe_text(tiny_data, stages)))
+    with pytest.raises(StyleTalkerError, match="centre_x, centre_y.*set labels = true"):
+        train_recipe(unlabelled, get_registries(), run_dir=tmp_path / "u")

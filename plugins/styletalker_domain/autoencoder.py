@@ -41,6 +41,10 @@ class AutoencoderStage(ReconstructionStage):
         l1: float = 1.0,
         edges: float = 0.0,
         detail: float = 0.0,
+        hard_pixels: float = 0.0,
+        hard_fraction: float = 0.03,
+        factors: float = 0.0,
+        factor_labels: list[str] | None = None,
         perceptual: float = 0.5,
         perceptual_kind: PerceptualKind = "auto",
         lpips_weights: str = "",
@@ -58,7 +62,8 @@ class AutoencoderStage(ReconstructionStage):
         ood_quantile: float = 0.02,
         ood_margin_db: float = 3.0,
     ) -> None:
-        super().__init__(l1=l1, edges=edges, detail=detail, perceptual=perceptual, perceptual_kind=perceptual_kind,
+        super().__init__(l1=l1, edges=edges, detail=detail, hard_pixels=hard_pixels, hard_fraction=hard_fraction,
+                         factors=factors, factor_labels=factor_labels, perceptual=perceptual, perceptual_kind=perceptual_kind,
                          lpips_weights=lpips_weights, latent=latent, delta=delta, delta_norm=delta_norm,
                          progressive_start=progressive_start, progressive_every=progressive_every,
                          eval_items=eval_items, eval_batch=eval_batch, oracle=oracle, ood_quantile=ood_quantile,
@@ -83,8 +88,8 @@ class AutoencoderStage(ReconstructionStage):
         return modules
 
     def optimizer_groups(self) -> dict[str, OptimizerGroup]:
-        autoencoder = [p for role in ("image_encoder", "generator") for p in self.trainable()[role].parameters()
-                       if p.requires_grad]
+        autoencoder = [p for role, module in self.trainable().items() if role != "discriminator"
+                       for p in module.parameters() if p.requires_grad]
         groups = {"main": OptimizerGroup(autoencoder)}
         if self.discriminator is not None:
             lr_scale, betas = lazy_adam_settings(self.r1_interval if self.r1_gamma > 0 else 0, 0.0, 0.99)

@@ -1,10 +1,13 @@
 """The reconstruction objective of encoder training and joint autoencoding.
 
     L = l1 * mean(m * |x_hat - x|) + edges * |grad x_hat - grad x| + perceptual * P(x_hat, x)
+        + hard_pixels * mean of the largest hard_fraction of per-pixel errors
         + latent * ||ws - w_avg||^2 + delta * sum_i ||ws_i - ws_0||_p   (e4e's delta regularisation)
 
 m = 1 + detail * (local high-pass energy of x) weights eyes, lips and outlines (1 when
-detail = 0; styletalker_core.losses.detail_weights). P is LPIPS when weights are given, else MS-SSIM (styletalker_core.losses). Axis letters:
+detail = 0; styletalker_core.losses.detail_weights). The hard-pixel term (online hard example
+mining over pixels) puts the gradient where the reconstruction is still wrong: once the face
+is right, that is a feature the generator does not draw yet, such as an open mouth. P is LPIPS when weights are given, else MS-SSIM (styletalker_core.losses). Axis letters:
 b batch, l W+ layers, w latent width.
 """
 
@@ -23,9 +26,10 @@ class ReconstructionObjective:
 
     def __init__(self, l1: float, perceptual: float, latent: float, delta: float, delta_norm: float = 2.0,
                  perceptual_kind: Literal["auto", "lpips", "ms_ssim"] = "auto", lpips_weights: str = "",
-                 edges: float = 0.0, detail: float = 0.0) -> None:
+                 edges: float = 0.0, detail: float = 0.0, hard_pixels: float = 0.0, hard_fraction: float = 0.03) -> None:
         self.l1, self.perceptual_weight, self.latent, self.delta, self.delta_norm = l1, perceptual, latent, delta, delta_norm
         self.edges, self.detail = edges, detail
+        self.hard_pixels, self.hard_fraction = hard_pixels, hard_fraction
         self.perceptual = build_perceptual_loss(perceptual_kind, lpips_weights or None) if perceptual > 0 else None
 
     def to(self, device: torch.device) -> ReconstructionObjective:
@@ -50,6 +54,10 @@ class ReconstructionObjective:
             edges = gradient_l1(reconstruction, images).mean()
             values["edges"] = float(edges.detach())
             loss = loss + self.edges * edges
+        if self.hard_pixels > 0:
+            hard = hardest_pixels(error, self.hard_fraction).mean()
+            values["hard_pixels"] = float(hard.detach())
+            loss = loss + self.hard_pixels * hard
         if self.perceptual is not None:
             perceptual = self.perceptual(reconstruction, images).mean()
             values[self.perceptual.kind] = float(perceptual.detach())
@@ -64,6 +72,14 @@ class ReconstructionObjective:
             loss = loss + self.delta * delta
         values["psnr"] = float(psnr(reconstruction.detach().clamp(-1, 1), images).mean())
         return loss, values
+
+
+def hardest_pixels(error: torch.Tensor, fraction: float) -> torch.Tensor:
+    """error [b, c, h, w] (per-pixel absolute error) -> [b]: mean channel-summed error of each
+    image's ``fraction`` largest-error pixels (at least one pixel)."""
+    per_pixel = error.sum(1).flatten(1)
+    count = max(1, int(round(fraction * per_pixel.shape[1])))
+    return per_pixel.topk(count, dim=1).values.mean(1)
 
 
 def progressive_stage(step: int, start: int, every: int, num_ws: int) -> int:

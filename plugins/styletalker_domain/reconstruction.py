@@ -22,10 +22,13 @@ from styletalker_core.interfaces.stage import TrainingStage
 from styletalker_core.train.context import StageContext
 from styletalker_domain.clock import ResourceClock
 from styletalker_domain.evaluation import load_oracle, reconstruction_report
+from styletalker_domain.factors import FactorProbe, factor_targets, label_statistics
 from styletalker_domain.frames import dataset_images, images_of
 from styletalker_domain.objective import ReconstructionObjective, progressive_stage
 
 LOG = logging.getLogger(__name__)
+DEFAULT_FACTORS = ("mouth_open", "mouth_width", "eye_open")
+LABEL_STATISTICS_ITEMS = 256
 PerceptualKind = Literal["auto", "lpips", "ms_ssim"]
 
 
@@ -39,6 +42,10 @@ class ReconstructionStage(TrainingStage):
         l1: float = 1.0,
         edges: float = 0.0,
         detail: float = 0.0,
+        hard_pixels: float = 0.0,
+        hard_fraction: float = 0.03,
+        factors: float = 0.0,
+        factor_labels: list[str] | None = None,
         perceptual: float = 0.5,
         perceptual_kind: PerceptualKind = "auto",
         lpips_weights: str = "",
@@ -53,8 +60,11 @@ class ReconstructionStage(TrainingStage):
         ood_quantile: float = 0.02,
         ood_margin_db: float = 3.0,
     ) -> None:
-        self.objective_options = dict(l1=l1, edges=edges, detail=detail, perceptual=perceptual, latent=latent, delta=delta,
+        self.objective_options = dict(l1=l1, edges=edges, detail=detail, hard_pixels=hard_pixels,
+                                      hard_fraction=hard_fraction, perceptual=perceptual, latent=latent, delta=delta,
                                       delta_norm=delta_norm, perceptual_kind=perceptual_kind, lpips_weights=lpips_weights)
+        self.factors = factors
+        self.factor_labels = list(factor_labels or DEFAULT_FACTORS)
         self.progressive_start, self.progressive_every = progressive_start, progressive_every
         self.eval_items, self.eval_batch = eval_items, eval_batch
         self.oracle_path = oracle
@@ -78,6 +88,10 @@ class ReconstructionStage(TrainingStage):
         self.generator.train(self.trains_generator)
         self.objective = ReconstructionObjective(**self.objective_options).to(context.device)
         self.data = context.dataset("train")
+        self.factor_probe: FactorProbe | None = None
+        if self.factors > 0:
+            mean, std = label_statistics(self.data, self.factor_labels, LABEL_STATISTICS_ITEMS)
+            self.factor_probe = FactorProbe(generator.num_ws, generator.w_dim, mean, std).to(context.device)
 
     def dataset(self) -> Dataset:
         return self.data
@@ -86,6 +100,8 @@ class ReconstructionStage(TrainingStage):
         modules: dict[str, nn.Module] = {"image_encoder": self.encoder}
         if self.trains_generator:
             modules["generator"] = self.generator
+        if self.factor_probe is not None:
+            modules["factor_probe"] = self.factor_probe
         return modules
 
     def outputs(self) -> dict[str, nn.Module]:
@@ -110,6 +126,10 @@ class ReconstructionStage(TrainingStage):
         images = images_of(batch, self.generator.resolution)
         ws, reconstruction = self.reconstruct(images)
         loss, values = self.objective(images, reconstruction, ws, self.encoder.latent_avg, active)
+        if self.factor_probe is not None:
+            factor_loss = self.factor_probe.loss(ws, factor_targets(batch, self.factor_labels))
+            values["factors"] = float(factor_loss.detach())
+            loss = loss + self.factors * factor_loss
         if active is not None:
             values["active_layers"] = float(active)
         if step % 50 == 0:

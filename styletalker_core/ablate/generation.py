@@ -6,6 +6,10 @@
   held-out clip (another identity and utterance), encoded by the model, fitted to the audio
   length by looping back and forth. Its frames and labels, fitted the same way, are the
   item's motion_frames and motion_labels, so per-frame comparisons line up.
+- ``reconstruction``: the image encoder and generator alone, G(E(x)) of every frame of the
+  clip: what the model's W+ space keeps of the clip. The bound of the other two modes (the
+  "encoder's reconstruction error" that identity error is compared with); its motion source
+  is the clip itself.
 
 Every item keeps the clip's own frames as reference_frames and its labels (lips follow the
 clip's audio in both modes).
@@ -21,7 +25,7 @@ from styletalker_core.ablate.clips import HeldoutClip
 from styletalker_core.interfaces.metric import EvalItem
 from styletalker_core.model import TalkingHead, fit_motion
 
-MODES = {"audio": "audio-driven", "motion": "motion-controllable"}
+MODES = {"audio": "audio-driven", "motion": "motion-controllable", "reconstruction": "encoder reconstruction"}
 
 
 def fitted_indices(length: int, count: int) -> torch.Tensor:
@@ -38,7 +42,7 @@ def generate_items(
     temperature: float = 1.0,
     pose_scale: float = 1.0,
 ) -> Iterator[tuple[str, EvalItem, dict[str, str]]]:
-    """(name, item, source description) for every clip, generated in ``mode`` ("audio" or "motion")."""
+    """(name, item, source description) for every clip, generated in ``mode`` (a key of MODES)."""
     if mode not in MODES:
         raise ValueError(f"mode {mode!r}: use one of {', '.join(MODES)}")
     for index, clip in enumerate(clips):
@@ -49,6 +53,10 @@ def generate_items(
             video = head.generate(reference, clip.audio, temperature=temperature, pose_scale=pose_scale, generator=generator)[0]
             item = EvalItem(frames=video.cpu(), audio=clip.audio, reference_frames=clip.frames, reference_image=reference,
                             labels=clip.labels)
+        elif mode == "reconstruction":
+            video = head.render(head.encode_frames(clip.frames)[None])[0]
+            item = EvalItem(frames=video.cpu(), audio=clip.audio, reference_frames=clip.frames, reference_image=reference,
+                            motion_frames=clip.frames, labels=clip.labels, motion_labels=clip.labels)
         else:
             motion = clips[(index + 1) % len(clips)]
             z = head.encode_motion(motion.frames, motion.audio)

@@ -1,4 +1,4 @@
-"""Running an ablation: train (or reuse) each recipe, generate held-out clips in both modes, evaluate.
+"""Running an ablation: train (or reuse) each recipe, generate held-out clips in each mode, evaluate.
 
 Output folder::
 
@@ -39,7 +39,7 @@ class AblationSettings:
     out: Path
     overrides: list[str] = attrs.Factory(list)
     clips: int | None = None  # None: the first recipe's evaluate.clips
-    modes: tuple[str, ...] = ("audio", "motion")
+    modes: tuple[str, ...] = ("audio", "motion", "reconstruction")
     metrics: list[str] | None = None  # None: each recipe's [evaluate] metrics
     data: str | None = None
     runs: Path | None = None  # None: each recipe's output_dir

@@ -22,8 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--metrics", metavar="A,B,...", help="metrics to run (default: each recipe's [evaluate] metrics)")
     parser.add_argument("--data", metavar="DIR", help="clip dataset to evaluate on (default: the recipe's data.val, "
                         "else data.train, using its clips marked held out)")
-    parser.add_argument("--modes", default="audio,motion", metavar="M,N",
-                        help="inference modes: audio (audio-driven), motion (motion-controllable); default both")
+    parser.add_argument("--modes", default="audio,motion,reconstruction", metavar="M,N",
+                        help="inference modes: audio (audio-driven), motion (motion-controllable), reconstruction "
+                             "(encoder + generator on the clip's own frames: the bound of the other two); default all")
     parser.add_argument("--runs", metavar="DIR", help="put each recipe's run in DIR/<recipe name> (default: its output_dir)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the audio-driven samples (clip i uses seed + i)")
     parser.add_argument("--videos", type=int, default=1, metavar="N", help="generated videos to keep per recipe and mode")
@@ -39,7 +40,7 @@ def command_line(args: argparse.Namespace) -> list[str]:
     for flag, value in (("--clips", args.clips), ("--metrics", args.metrics), ("--data", args.data), ("--runs", args.runs)):
         if value is not None:
             parts += [flag, str(value)]
-    if args.modes != "audio,motion":
+    if args.modes != "audio,motion,reconstruction":
         parts += ["--modes", args.modes]
     if args.seed:
         parts += ["--seed", str(args.seed)]

@@ -1,0 +1,60 @@
+"""Factor supervision of the encoder's W+ codes, for joint autoencoding.
+
+A joint autoencoder learns large features (outline, colours, pose) first. Small features
+that change from frame to frame (eyelids, the mouth) carry little pixel error, so the encoder
+drops them and the generator then has no reason to draw them: neither side moves first.
+Factor supervision breaks that loop from the encoder side: a linear probe must read per-frame
+factors (for example mouth openness and eye openness) back from the codes, so the codes carry
+them and the reconstruction loss can teach the generator to use them.
+
+The factors are per-frame labels of the dataset (``labels`` of the synthetic domain); the probe
+is trained with the stage and not part of the exported model.
+Axis letters: b batch, t frames of a window, n images (b * t), l W+ layers, w latent width, k factors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from styletalker_core.errors import StyleTalkerError
+
+
+def factor_targets(batch: dict[str, Any], names: list[str]) -> torch.Tensor:
+    """batch["labels"][name] [b, t] (or [b]) for each of ``names`` -> targets [n, k], in the image
+    order of ``frames.images_of`` (frames flattened over b then t)."""
+    labels = batch.get("labels") or {}
+    missing = [name for name in names if name not in labels]
+    if missing:
+        raise StyleTalkerError(
+            f"factor supervision needs the per-frame labels {', '.join(missing)}; the dataset serves "
+            f"{', '.join(sorted(labels)) or 'no labels'} (set labels = true in [data.train], or factors = 0)"
+        )
+    return torch.stack([labels[name].float().reshape(-1) for name in names], dim=1)
+
+
+class FactorProbe(nn.Module):
+    """Linear read-out ws [n, l, w] -> factors [n, k], scored against standardised targets.
+
+    ``mean`` and ``std`` [k] standardise the targets so that every factor counts alike."""
+
+    def __init__(self, num_ws: int, w_dim: int, mean: torch.Tensor, std: torch.Tensor) -> None:
+        super().__init__()
+        self.readout = nn.Linear(num_ws * w_dim, mean.numel())
+        self.register_buffer("mean", mean.float().clone())
+        self.register_buffer("std", std.float().clamp_min(1e-3).clone())
+
+    def loss(self, ws: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """ws [n, l, w], targets [n, k] -> mean squared error of the standardised targets (scalar)."""
+        predicted = self.readout(ws.flatten(1))
+        return (predicted - (targets - self.mean) / self.std).pow(2).mean()
+
+
+def label_statistics(dataset: Any, names: list[str], items: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and standard deviation [k] of the labels ``names`` over ``dataset[0..items-1]``."""
+    rows = [factor_targets({"labels": {k: v[None] for k, v in dataset[i].get("labels", {}).items()}}, names)
+            for i in range(min(items, len(dataset)))]
+    values = torch.cat(rows)
+    return values.mean(0), values.std(0)
