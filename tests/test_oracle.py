@@ -119,7 +119,15 @@ def test_motion_transfer_metric_against_labels_and_frames():
     by_labels = metric.compute(EvalItem(frames=encode(generated), audio=torch.zeros(1), motion_frames=encode(other),
                                         motion_labels={"pose": source[:, 2:5], "eye_open": source[:, 5]}))
     assert by_labels["pose_corr"] == pytest.approx(1.0) and by_labels["blink_corr"] == pytest.approx(1.0)
-    assert by_labels["pose_mae_deg"] < 1e-5
+    assert by_labels["pose_mae_deg"] < 1e-5 and by_labels["blink_f1"] == pytest.approx(1.0)
+    open_eyes = generated.copy()
+    open_eyes[:, 5] = 1.0  # no blink in the video: every blink of the source is missed
+    missed = metric.compute(EvalItem(frames=encode(open_eyes), audio=torch.zeros(1), motion_frames=encode(other),
+                                     motion_labels={"pose": source[:, 2:5], "eye_open": source[:, 5]}))
+    assert missed["blink_f1"] == 0.0
+    no_blinks = metric.compute(EvalItem(frames=encode(open_eyes), audio=torch.zeros(1), motion_frames=encode(other),
+                                        motion_labels={"pose": source[:, 2:5], "eye_open": open_eyes[:, 5]}))
+    assert np.isnan(no_blinks["blink_f1"])  # nothing to detect: no score
     by_frames = metric.compute(EvalItem(frames=encode(generated), audio=torch.zeros(1), motion_frames=encode(other)))
     assert by_frames["pose_corr"] < 0.9
 

@@ -4,7 +4,8 @@
   generated video and the viseme track of its driving audio (``labels["mouth_open"]``), the
   best lag (frames, |lag| <= 5) and the mean absolute error.
 - ``synthetic_motion_transfer``: correlation of the generated yaw, pitch, roll and eye
-  openness with the motion source's (its labels, else the oracle's reading of its frames).
+  openness with the motion source's (its labels, else the oracle's reading of its frames),
+  and the F1 of blink events (runs of eye openness < 0.5; NaN when neither has a blink).
 - ``synthetic_identity``: distance between the oracle's identity vector of the generated
   frames and the reference's (``labels["identity"]``, else the oracle on the reference image).
 - ``synthetic_motion_realism``: distance between the log power spectra of pose velocity of
@@ -24,7 +25,7 @@ import torch
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.interfaces import FactorOracle, Metric
 from styletalker_core.interfaces.metric import EvalItem
-from styletalker_synthetic.evaluation import closed_runs, read_factors
+from styletalker_synthetic.evaluation import blink_counts, closed_runs, f1, read_factors
 
 DEFAULT_ORACLE = "checkpoints/oracle_synthetic.safetensors"
 MAX_LAG = 5
@@ -137,7 +138,7 @@ class MotionTransferCorrelation(_OracleMetric):
 
     requires = ("motion_frames",)
     higher_is_better = {"yaw_corr": True, "pitch_corr": True, "roll_corr": True, "pose_corr": True,
-                        "blink_corr": True, "pose_mae_deg": False}
+                        "blink_corr": True, "blink_f1": True, "pose_mae_deg": False}
 
     def compute(self, item: EvalItem) -> dict[str, float]:
         generated = self.read(item.frames)
@@ -154,6 +155,8 @@ class MotionTransferCorrelation(_OracleMetric):
         out = {f"{name}_corr": correlation(generated[name][:length], source_pose[:length, i]) for i, name in enumerate(POSE)}
         out["pose_corr"] = float(np.mean([out[f"{name}_corr"] for name in POSE]))
         out["blink_corr"] = correlation(generated["eye_open"][:length], source_eyes[:length])
+        hits, predicted, true = blink_counts(generated["eye_open"][:length], source_eyes[:length])
+        out["blink_f1"] = f1(hits, predicted, true) if predicted + true else float("nan")
         pose = np.stack([generated[name][:length] for name in POSE], 1)
         out["pose_mae_deg"] = float(np.mean(np.abs(pose - source_pose[:length])))
         return out
