@@ -253,6 +253,8 @@ def test_factor_probe_reads_standardised_targets_in_image_order():
         assert float(probe.loss(torch.randn(4, 2, 3), targets)) == pytest.approx(0.75)
     with pytest.raises(StyleTalkerError, match="labels c.*set labels = true"):
         factor_targets(batch, ["c"])
+    with pytest.raises(StyleTalkerError, match="pose have several values per frame"):
+        factor_targets({"labels": {"pose": torch.zeros(2, 2, 3)}}, ["pose"])
 
 
 def test_factor_supervision_in_the_autoencoder_stage(tiny_data, tmp_path, write_recipe):

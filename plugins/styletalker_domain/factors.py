@@ -23,8 +23,8 @@ from styletalker_core.errors import StyleTalkerError
 
 
 def factor_targets(batch: dict[str, Any], names: list[str]) -> torch.Tensor:
-    """batch["labels"][name] [b, t] (or [b]) for each of ``names`` -> targets [n, k], in the image
-    order of ``frames.images_of`` (frames flattened over b then t)."""
+    """batch["labels"][name] [b, t] (scalar per frame) for each of ``names`` -> targets [n, k], in the
+    image order of ``frames.images_of`` (frames flattened over b then t)."""
     labels = batch.get("labels") or {}
     missing = [name for name in names if name not in labels]
     if missing:
@@ -32,6 +32,10 @@ def factor_targets(batch: dict[str, Any], names: list[str]) -> torch.Tensor:
             f"factor supervision needs the per-frame labels {', '.join(missing)}; the dataset serves "
             f"{', '.join(sorted(labels)) or 'no labels'} (set labels = true in [data.train], or factors = 0)"
         )
+    vectors = [name for name in names if labels[name].ndim > 2]
+    if vectors:
+        raise StyleTalkerError(f"factor labels {', '.join(vectors)} have several values per frame; "
+                               "factor supervision takes scalar labels (for example mouth_open, eye_open)")
     return torch.stack([labels[name].float().reshape(-1) for name in names], dim=1)
 
 
@@ -53,7 +57,8 @@ class FactorProbe(nn.Module):
 
 
 def label_statistics(dataset: Any, names: list[str], items: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and standard deviation [k] of the labels ``names`` over ``dataset[0..items-1]``."""
+    """Mean and standard deviation [k] of the labels ``names`` over ``dataset[0..items-1]`` (only a
+    scale for the probe's targets, so a few clips' worth is enough)."""
     rows = [factor_targets({"labels": {k: v[None] for k, v in dataset[i].get("labels", {}).items()}}, names)
             for i in range(min(items, len(dataset)))]
     values = torch.cat(rows)
