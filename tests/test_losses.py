@@ -163,3 +163,29 @@ def test_detail_weights_are_one_on_flat_images_and_large_around_small_features()
     assert weights.shape == (1, 1, 16, 16) and not weights.requires_grad  # depends on the target only
     assert float(weights[0, 0, 8, 8]) > 30 and float(weights[0, 0, 7, 9]) > 30  # the feature and its neighbours
     assert abs(float(weights[0, 0, 0, 0]) - 1.0) < 1e-4  # far from it
+
+
+def test_landmark_box_mask_covers_the_grown_box_and_rescales_from_the_source_frame():
+    from styletalker_core.losses import MOUTH_POINTS, landmark_box_mask
+
+    landmarks = torch.zeros(1, 68, 2)
+    landmarks[0, 48:68] = torch.tensor([[20.0, 30.0], [28.0, 34.0]]).repeat(10, 1)  # mouth box x 20..28, y 30..34
+    mask = landmark_box_mask(landmarks, MOUTH_POINTS, (64, 64), margin=0.25)
+    assert mask.shape == (1, 1, 64, 64)
+    rows, columns = torch.nonzero(mask[0, 0] >= 0.5, as_tuple=True)  # pixels on the edge count half
+    assert (int(columns.min()), int(columns.max())) == (18, 30)  # grown by 0.25 * 8 = 2 pixels each side
+    assert (int(rows.min()), int(rows.max())) == (28, 36)
+    assert float(mask[0, 0, 0, 0]) == 0.0
+    halved = landmark_box_mask(landmarks, MOUTH_POINTS, (32, 32), margin=0.25, source_size=(64, 64))
+    torch.testing.assert_close(halved.sum(), mask.sum() / 4, atol=3.0, rtol=0.0)
+
+
+def test_masked_l1_is_the_mean_error_inside_the_mask():
+    from styletalker_core.losses import masked_l1
+
+    error = torch.zeros(2, 3, 8, 8)
+    error[0, :, 2:4, 2:4] = 1.0
+    mask = torch.zeros(2, 1, 8, 8)
+    mask[:, :, 2:6, 2:6] = 1.0
+    torch.testing.assert_close(masked_l1(error, mask), torch.tensor([0.25, 0.0]))
+    assert float(masked_l1(error, torch.zeros_like(mask))[0]) == 0.0  # an empty mask gives 0, not NaN

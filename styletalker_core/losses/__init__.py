@@ -1,4 +1,5 @@
-"""Losses shared by training stages: perceptual distances (LPIPS or MS-SSIM), an edge term and W+ regularisers.
+"""Losses shared by training stages: perceptual distances (LPIPS or MS-SSIM), an edge term, landmark
+regions and W+ regularisers.
 
 Every distance returns one value per image or code ([b]); stages weight and average them.
 """
@@ -7,10 +8,12 @@ from styletalker_core.losses.edges import detail_weights, gradient_l1
 from styletalker_core.losses.latent import delta_regularisation, latent_distance, latent_l2
 from styletalker_core.losses.lpips import LPIPS, VGG16Features
 from styletalker_core.losses.perceptual import PerceptualLoss, build_perceptual_loss
+from styletalker_core.losses.regions import MOUTH_POINTS, landmark_box_mask, masked_l1
 from styletalker_core.losses.ssim import MSSSIMLoss, MultiScaleSSIM
 
 __all__ = [
     "LPIPS",
+    "MOUTH_POINTS",
     "MSSSIMLoss",
     "MultiScaleSSIM",
     "PerceptualLoss",
@@ -20,5 +23,7 @@ __all__ = [
     "detail_weights",
     "gradient_l1",
     "latent_distance",
+    "landmark_box_mask",
     "latent_l2",
+    "masked_l1",
 ]

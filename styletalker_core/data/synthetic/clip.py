@@ -15,6 +15,7 @@ import torch
 
 from styletalker_core.data.shards import Clip
 from styletalker_core.data.synthetic.identity import IdentityPool
+from styletalker_core.data.synthetic.landmarks import synthetic_landmarks
 from styletalker_core.data.synthetic.motion import head_pose, loudness_envelope, sample_blinks
 from styletalker_core.data.synthetic.renderer import one_torch_thread, render_faces
 from styletalker_core.data.synthetic.speech import ESPEAK_SAMPLE_RATE, sample_sentence, sample_voice, synthesize
@@ -106,15 +107,10 @@ def _make_clip(config: SynthConfig, index: int) -> Clip:
     blinks = sample_blinks(rng, num_frames / FPS)
     eye_open = blinks.openness(times)
 
-    frames = render_faces(
-        torch.from_numpy(identity),
-        torch.from_numpy(pose),
-        torch.from_numpy(eye_open),
-        torch.from_numpy(mouth_open),
-        torch.from_numpy(mouth_width),
-        resolution=config.resolution,
-        supersample=config.supersample,
-    )
+    factors = (torch.from_numpy(identity), torch.from_numpy(pose), torch.from_numpy(eye_open),
+               torch.from_numpy(mouth_open), torch.from_numpy(mouth_width))
+    frames = render_faces(*factors, resolution=config.resolution, supersample=config.supersample)
+    landmarks = synthetic_landmarks(*factors, resolution=config.resolution)
     frames_u8 = (frames.permute(0, 2, 3, 1) * 255 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
     labels = {
         "identity": np.repeat(identity[None], num_frames, axis=0),
@@ -142,6 +138,7 @@ def _make_clip(config: SynthConfig, index: int) -> Clip:
         fps=FPS,
         sample_rate=SAMPLE_RATE,
         source="synthetic",
+        landmarks=landmarks.numpy().astype(np.float32),
         labels=labels,
         meta=meta,
     )

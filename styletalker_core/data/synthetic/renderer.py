@@ -36,6 +36,9 @@ _LASH = torch.tensor([0.12, 0.08, 0.07])
 _INNER_MOUTH = torch.tensor([0.25, 0.06, 0.08])
 _TEETH = torch.tensor([0.96, 0.94, 0.88])
 _TONGUE = torch.tensor([0.78, 0.38, 0.40])
+# Mouth, in head units: the lower lip drops by mouth_open * MAX_OPENING; lips are LIP_THICKNESS thick.
+MAX_OPENING = 0.17
+LIP_THICKNESS = 0.03
 
 
 def rotation_matrices(pose: torch.Tensor) -> torch.Tensor:
@@ -160,12 +163,11 @@ def _paint_face(
         colour = _mix(colour, _LASH.expand_as(g.iris), coverage(lash))
 
     # Mouth: the upper lip stays, the jaw lowers the lower lip by the opening.
-    opening = col(mouth_open.clamp(0, 1)) * 0.17
+    opening = col(mouth_open.clamp(0, 1)) * MAX_OPENING
     half_width = col(g.mouth_half_width) * (0.75 + 0.5 * col(mouth_width.clamp(0, 1)))
     centre = col(g.mouth_v) - opening / 2
     dv = v - centre
-    lip_thickness = 0.03
-    lips = pixel_distance(torch.sqrt((u / half_width) ** 2 + (dv / (opening / 2 + lip_thickness)) ** 2) - 1)
+    lips = pixel_distance(torch.sqrt((u / half_width) ** 2 + (dv / (opening / 2 + LIP_THICKNESS)) ** 2) - 1)
     colour = _mix(colour, g.lips, coverage(lips))
     inner_half_height = opening / 2 + 0.009
     inner = coverage(pixel_distance(torch.sqrt((u / (half_width * 0.86)) ** 2 + (dv / inner_half_height) ** 2) - 1))
