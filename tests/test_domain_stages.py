@@ -44,13 +44,21 @@ def _face(rng: np.random.Generator, frames: int) -> np.ndarray:
     return out
 
 
+def _disc_landmarks(centres: np.ndarray) -> np.ndarray:
+    """[t, 68, 2]: the "lip" points 48-67 on the disc's rim (the others at its centre)."""
+    angles = np.linspace(0, 2 * np.pi, 20, endpoint=False)
+    landmarks = np.repeat(centres[:, None], 68, axis=1)
+    landmarks[:, 48:68] += 4.4 * np.stack([np.cos(angles), np.sin(angles)], axis=1)[None]
+    return landmarks.astype(np.float32)
+
+
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
     root = tmp_path_factory.mktemp("domain_data")
     rng = np.random.default_rng(0)
     centres = _disc_centres(12)
     clips = [Clip(clip_id=f"c{i}", frames=_face(rng, 12), audio=np.zeros(12 * 640, np.float32),
-                  labels={"centre_x": centres[:, 0], "centre_y": centres[:, 1]},
+                  labels={"centre_x": centres[:, 0], "centre_y": centres[:, 1]}, landmarks=_disc_landmarks(centres),
                   meta={"split": "heldout" if i >= 3 else "train"}) for i in range(4)]
     ShardWriter(root).write("s0", clips)
     ShardWriter(root).finalize()
@@ -281,3 +289,35 @@ factor_labels = ["centre_x", "centre_y"]
     unlabelled = load_recipe(write_recipe("u.toml", _recipe_text(tiny_data, stages)))
     with pytest.raises(StyleTalkerError, match="centre_x, centre_y.*set labels = true"):
         train_recipe(unlabelled, get_registries(), run_dir=tmp_path / "u")
+
+
+def test_label_anchored_autoencoder_trains_the_label_path_first_then_anchors_the_encoder(tiny_data, tmp_path,
+                                                                                        write_recipe):
+    stages = """
+[stages.joint]
+name = "autoencoder"
+steps = 40
+batch_size = 4
+lr = 0.003
+log_every = 4
+eval_items = 3
+mouth = 2.0
+label_path = 1.0
+label_names = ["centre_x", "centre_y"]
+anchor = 1.0
+encoder_start = 20
+"""
+    text = _recipe_text(tiny_data, stages).replace("labels = false", "labels = true\nlandmarks = true", 1)
+    result = train_recipe(load_recipe(write_recipe("l.toml", text)), get_registries(), run_dir=tmp_path / "l")
+    logged = _metrics(tmp_path / "l", "joint")
+    label_only, both = [line for line in logged if line["step"] <= 20], [line for line in logged if line["step"] > 20]
+    assert label_only and all("label_l1" in line and "l1" not in line and "anchor" not in line for line in label_only)
+    assert both and all({"l1", "label_l1", "anchor", "mouth_l1", "label_mouth_l1"} <= set(line) for line in both)
+    assert label_only[-1]["label_l1"] < 0.6 * label_only[0]["label_l1"]  # the generator learns from the labels
+    assert both[-1]["anchor"] < both[0]["anchor"]  # the encoder moves onto the label codes
+    # The mapper is a training aid: it is in the resume checkpoints, not in the stage's result.
+    assert set(load_checkpoint(result.stages[0].checkpoint).components) == {"generator", "image_encoder"}
+
+    no_landmarks = text.replace("landmarks = true", "landmarks = false")
+    with pytest.raises(StyleTalkerError, match="mouth term needs the frames' 68 landmarks: set landmarks = true"):
+        train_recipe(load_recipe(write_recipe("n.toml", no_landmarks)), get_registries(), run_dir=tmp_path / "n")

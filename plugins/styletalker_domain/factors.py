@@ -14,6 +14,7 @@ Axis letters: b batch, t frames of a window, n images (b * t), l W+ layers, w la
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -22,21 +23,30 @@ from torch import nn
 from styletalker_core.errors import StyleTalkerError
 
 
-def factor_targets(batch: dict[str, Any], names: list[str]) -> torch.Tensor:
-    """batch["labels"][name] [b, t] (scalar per frame) for each of ``names`` -> targets [n, k], in the
-    image order of ``frames.images_of`` (frames flattened over b then t)."""
+def label_rows(batch: dict[str, Any], names: list[str]) -> torch.Tensor:
+    """batch["labels"][name] [b, t, ...] for each of ``names`` -> [n, k]: one row per image, in the image
+    order of ``frames.images_of`` (frames flattened over b then t), vector labels flattened into columns."""
     labels = batch.get("labels") or {}
     missing = [name for name in names if name not in labels]
     if missing:
         raise StyleTalkerError(
-            f"factor supervision needs the per-frame labels {', '.join(missing)}; the dataset serves "
-            f"{', '.join(sorted(labels)) or 'no labels'} (set labels = true in [data.train], or factors = 0)"
+            f"this stage needs the per-frame labels {', '.join(missing)}; the dataset serves "
+            f"{', '.join(sorted(labels)) or 'no labels'} (set labels = true in [data.train], or drop the option "
+            "that asks for them)"
         )
-    vectors = [name for name in names if labels[name].ndim > 2]
+    frames = labels[names[0]].shape[0] * labels[names[0]].shape[1]
+    return torch.cat([labels[name].float().reshape(frames, -1) for name in names], dim=1)
+
+
+def factor_targets(batch: dict[str, Any], names: list[str]) -> torch.Tensor:
+    """batch["labels"][name] [b, t] (scalar per frame) for each of ``names`` -> targets [n, k], in the
+    image order of ``frames.images_of``."""
+    labels = batch.get("labels") or {}
+    vectors = [name for name in names if name in labels and labels[name].ndim > 2]
     if vectors:
         raise StyleTalkerError(f"factor labels {', '.join(vectors)} have several values per frame; "
                                "factor supervision takes scalar labels (for example mouth_open, eye_open)")
-    return torch.stack([labels[name].float().reshape(-1) for name in names], dim=1)
+    return label_rows(batch, names)
 
 
 class FactorProbe(nn.Module):
@@ -56,10 +66,12 @@ class FactorProbe(nn.Module):
         return (predicted - (targets - self.mean) / self.std).pow(2).mean()
 
 
-def label_statistics(dataset: Any, names: list[str], items: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and standard deviation [k] of the labels ``names`` over ``dataset[0..items-1]`` (only a
-    scale for the probe's targets, so a few clips' worth is enough)."""
-    rows = [factor_targets({"labels": {k: v[None] for k, v in dataset[i].get("labels", {}).items()}}, names)
+def label_statistics(dataset: Any, names: list[str], items: int,
+                     rows_of: Callable[[dict[str, Any], list[str]], torch.Tensor] = factor_targets,
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and standard deviation [k] of the label columns ``rows_of(batch, names)`` over
+    ``dataset[0..items-1]`` (only a scale for standardising, so a few clips' worth is enough)."""
+    rows = [rows_of({"labels": {k: v[None] for k, v in dataset[i].get("labels", {}).items()}}, names)
             for i in range(min(items, len(dataset)))]
     values = torch.cat(rows)
     return values.mean(0), values.std(0)

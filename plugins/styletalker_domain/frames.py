@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from styletalker_core.errors import StyleTalkerError
+
 
 def images_of(batch: dict[str, Any], resolution: int) -> torch.Tensor:
     """batch["frames"] [b, t, 3, h, w] (or [b, 3, h, w]) in [-1, 1] -> images [n, 3, r, r] at ``resolution``."""
@@ -23,6 +25,20 @@ def images_of(batch: dict[str, Any], resolution: int) -> torch.Tensor:
     if frames.shape[-2:] != (resolution, resolution):
         frames = F.interpolate(frames, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=True)
     return frames
+
+
+def landmarks_of(batch: dict[str, Any]) -> tuple[torch.Tensor, tuple[int, int]]:
+    """batch["landmarks"] [b, t, 68, 2] (or [b, 68, 2]) -> (landmarks [n, 68, 2] in the image order of
+    ``images_of``, (h, w) of the frames they were measured in)."""
+    landmarks = batch.get("landmarks")
+    if landmarks is None:
+        raise StyleTalkerError(
+            "the mouth term needs the frames' 68 landmarks: set landmarks = true in [data.train] (clips from "
+            "`styletalker preprocess` and `styletalker data synth` have them), or mouth = 0"
+        )
+    if landmarks.ndim == 4:
+        landmarks = landmarks.flatten(0, 1)
+    return landmarks.float(), tuple(batch["frames"].shape[-2:])
 
 
 def dataset_images(dataset: Dataset, items: int, resolution: int) -> torch.Tensor:

@@ -2,12 +2,16 @@
 
     L = l1 * mean(m * |x_hat - x|) + edges * |grad x_hat - grad x| + perceptual * P(x_hat, x)
         + hard_pixels * mean of the largest hard_fraction of per-pixel errors
+        + mouth * mean(|x_hat - x| inside the mouth's landmark box)
         + latent * ||ws - w_avg||^2 + delta * sum_i ||ws_i - ws_0||_p   (e4e's delta regularisation)
 
 m = 1 + detail * (local high-pass energy of x) weights eyes, lips and outlines (1 when
 detail = 0; styletalker_core.losses.detail_weights). The hard-pixel term (online hard example
 mining over pixels) puts the gradient where the reconstruction is still wrong: once the face
-is right, that is a feature the generator does not draw yet, such as an open mouth. P is LPIPS when weights are given, else MS-SSIM (styletalker_core.losses). Axis letters:
+is right, that is a feature the generator does not draw yet, such as an open mouth. The mouth
+term needs the frames' 68 landmarks: its box (grown by ``mouth_margin`` of its size on each side)
+holds a few percent of a 64 px face, so without it the lips get a few percent of the gradient.
+P is LPIPS when weights are given, else MS-SSIM (styletalker_core.losses). Axis letters:
 b batch, l W+ layers, w latent width.
 """
 
@@ -18,7 +22,16 @@ from typing import Literal
 import torch
 
 from styletalker_core.interfaces.image_encoder import psnr
-from styletalker_core.losses import build_perceptual_loss, delta_regularisation, detail_weights, gradient_l1, latent_distance
+from styletalker_core.losses import (
+    MOUTH_POINTS,
+    build_perceptual_loss,
+    delta_regularisation,
+    detail_weights,
+    gradient_l1,
+    landmark_box_mask,
+    latent_distance,
+    masked_l1,
+)
 
 
 class ReconstructionObjective:
@@ -26,9 +39,11 @@ class ReconstructionObjective:
 
     def __init__(self, l1: float, perceptual: float, latent: float, delta: float, delta_norm: float = 2.0,
                  perceptual_kind: Literal["auto", "lpips", "ms_ssim"] = "auto", lpips_weights: str = "",
-                 edges: float = 0.0, detail: float = 0.0, hard_pixels: float = 0.0, hard_fraction: float = 0.03) -> None:
+                 edges: float = 0.0, detail: float = 0.0, hard_pixels: float = 0.0, hard_fraction: float = 0.03,
+                 mouth: float = 0.0, mouth_margin: float = 0.25) -> None:
         self.l1, self.perceptual_weight, self.latent, self.delta, self.delta_norm = l1, perceptual, latent, delta, delta_norm
         self.edges, self.detail = edges, detail
+        self.mouth, self.mouth_margin = mouth, mouth_margin
         self.hard_pixels, self.hard_fraction = hard_pixels, hard_fraction
         self.perceptual = build_perceptual_loss(perceptual_kind, lpips_weights or None) if perceptual > 0 else None
 
@@ -37,10 +52,17 @@ class ReconstructionObjective:
             self.perceptual.to(device)
         return self
 
+    @property
+    def needs_landmarks(self) -> bool:
+        return self.mouth > 0
+
     def __call__(self, images: torch.Tensor, reconstruction: torch.Tensor, ws: torch.Tensor, w_avg: torch.Tensor,
-                 active_layers: int | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+                 active_layers: int | None = None, landmarks: torch.Tensor | None = None,
+                 landmark_size: tuple[int, int] | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         """images, reconstruction [b, 3, h, w] in [-1, 1]; ws [b, l, w]; w_avg [w] or [l, w];
-        ``active_layers``: layers with their own code (delta regularisation up to them; None: all)."""
+        ``active_layers``: layers with their own code (delta regularisation up to them; None: all);
+        ``landmarks`` [b, 68, 2] pixel positions in frames of ``landmark_size`` (h, w; default the
+        images' size), needed when ``needs_landmarks``."""
         values: dict[str, float] = {}
         loss = images.new_zeros(())
         error = (reconstruction - images).abs()
@@ -58,6 +80,13 @@ class ReconstructionObjective:
             hard = hardest_pixels(error, self.hard_fraction).mean()
             values["hard_pixels"] = float(hard.detach())
             loss = loss + self.hard_pixels * hard
+        if self.mouth > 0:
+            if landmarks is None:
+                raise ValueError("the mouth term needs the frames' landmarks")
+            mask = landmark_box_mask(landmarks, MOUTH_POINTS, tuple(images.shape[-2:]), self.mouth_margin, landmark_size)
+            mouth = masked_l1(error, mask).mean()
+            values["mouth_l1"] = float(mouth.detach())
+            loss = loss + self.mouth * mouth
         if self.perceptual is not None:
             perceptual = self.perceptual(reconstruction, images).mean()
             values[self.perceptual.kind] = float(perceptual.detach())

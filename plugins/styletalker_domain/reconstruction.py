@@ -23,7 +23,7 @@ from styletalker_core.train.context import StageContext
 from styletalker_domain.clock import ResourceClock
 from styletalker_domain.evaluation import load_oracle, reconstruction_report
 from styletalker_domain.factors import FactorProbe, factor_targets, label_statistics
-from styletalker_domain.frames import dataset_images, images_of
+from styletalker_domain.frames import dataset_images, images_of, landmarks_of
 from styletalker_domain.objective import ReconstructionObjective, progressive_stage
 
 LOG = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ class ReconstructionStage(TrainingStage):
         detail: float = 0.0,
         hard_pixels: float = 0.0,
         hard_fraction: float = 0.03,
+        mouth: float = 0.0,
+        mouth_margin: float = 0.25,
         factors: float = 0.0,
         factor_labels: list[str] | None = None,
         perceptual: float = 0.5,
@@ -61,7 +63,7 @@ class ReconstructionStage(TrainingStage):
         ood_margin_db: float = 3.0,
     ) -> None:
         self.objective_options = dict(l1=l1, edges=edges, detail=detail, hard_pixels=hard_pixels,
-                                      hard_fraction=hard_fraction, perceptual=perceptual, latent=latent, delta=delta,
+                                      hard_fraction=hard_fraction, mouth=mouth, mouth_margin=mouth_margin, perceptual=perceptual, latent=latent, delta=delta,
                                       delta_norm=delta_norm, perceptual_kind=perceptual_kind, lpips_weights=lpips_weights)
         self.factors = factors
         self.factor_labels = list(factor_labels or DEFAULT_FACTORS)
@@ -125,7 +127,8 @@ class ReconstructionStage(TrainingStage):
         active = self._progressive(step)
         images = images_of(batch, self.generator.resolution)
         ws, reconstruction = self.reconstruct(images)
-        loss, values = self.objective(images, reconstruction, ws, self.encoder.latent_avg, active)
+        landmarks, landmark_size = landmarks_of(batch) if self.objective.needs_landmarks else (None, None)
+        loss, values = self.objective(images, reconstruction, ws, self.encoder.latent_avg, active, landmarks, landmark_size)
         if self.factor_probe is not None:
             factor_loss = self.factor_probe.loss(ws, factor_targets(batch, self.factor_labels))
             values["factors"] = float(factor_loss.detach())
