@@ -7,9 +7,6 @@ attractor for a generator that places everything through style modulation. With
 ``adversarial`` > 0 a StyleGAN2 discriminator judges the reconstructions against the real
 frames (non-saturating loss, lazy R1), which makes those features appear. Phases per step:
 ``autoencode`` (encoder + generator), then ``D`` and, every ``r1_interval`` steps, ``D_r1``.
-With ``label_path`` > 0 (labelled domains) a label mapper gives the generator a second, label-driven
-path and anchors the encoder's codes to it (label_codes.py); for the first ``encoder_start`` steps
-only that path trains.
 Axis letters: b batch, l W+ layers, w latent width.
 """
 
@@ -23,9 +20,7 @@ from torch import nn
 from styletalker_core.interfaces.stage import OptimizerGroup, Phase
 from styletalker_core.train.context import StageContext
 from styletalker_domain.adversarial import discriminator_loss, generator_loss, lazy_adam_settings, r1_penalty
-from styletalker_domain.factors import label_rows
-from styletalker_domain.frames import dataset_images, images_of, landmarks_of
-from styletalker_domain.label_codes import DEFAULT_LABELS, LabelMapper, anchor_distance, build_label_mapper
+from styletalker_domain.frames import dataset_images
 from styletalker_domain.reconstruction import PerceptualKind, ReconstructionStage
 
 
@@ -37,10 +32,6 @@ class AutoencoderStage(ReconstructionStage):
     ``r1_gamma`` every ``r1_interval`` steps and Adam betas (0, 0.99) scaled for the lazy
     regulariser. At the end the generator's w_avg (its truncation centre) is set to the mean
     encoded code of ``eval_items`` training frames, since the mapping network did not make the codes.
-
-    Label anchoring: ``label_path`` weighs the reconstruction of G(M(labels)), M an MLP of
-    ``mapper_hidden`` units from the per-frame labels ``label_names`` to W+; ``anchor`` weighs the
-    squared distance of the encoder's codes to M's; before step ``encoder_start`` only G and M train.
     """
 
     trains_generator = True
@@ -67,11 +58,6 @@ class AutoencoderStage(ReconstructionStage):
         adversarial: float = 0.0,
         r1_gamma: float = 0.1,
         r1_interval: int = 16,
-        label_path: float = 0.0,
-        label_names: list[str] | None = None,
-        anchor: float = 1.0,
-        encoder_start: int = 0,
-        mapper_hidden: int = 256,
         eval_items: int = 64,
         eval_batch: int = 64,
         oracle: str = "",
@@ -85,11 +71,8 @@ class AutoencoderStage(ReconstructionStage):
                          eval_items=eval_items, eval_batch=eval_batch, oracle=oracle, ood_quantile=ood_quantile,
                          ood_margin_db=ood_margin_db)
         self.adversarial, self.r1_gamma, self.r1_interval = adversarial, r1_gamma, r1_interval
-        self.label_path, self.label_names = label_path, list(label_names or DEFAULT_LABELS)
-        self.anchor, self.encoder_start, self.mapper_hidden = anchor, encoder_start, mapper_hidden
         self._last: tuple[torch.Tensor, torch.Tensor] | None = None  # (images, reconstruction) of this step
         self._live: torch.Tensor | None = None  # this step's reconstruction, in the graph
-        self._live_ws: torch.Tensor | None = None  # this step's encoded codes, in the graph
 
     def setup(self, context: StageContext) -> None:
         super().setup(context)
@@ -99,21 +82,12 @@ class AutoencoderStage(ReconstructionStage):
                 "discriminator", resolution=self.generator.resolution, img_channels=self.generator.img_channels,
                 c_dim=0,
             )
-        self.label_mapper: LabelMapper | None = None
-        if self.label_path > 0:
-            self.label_mapper = build_label_mapper(self.data, self.label_names, self.generator.num_ws,
-                                                   self.generator.w_dim, self.mapper_hidden).to(context.device)
 
     def trainable(self) -> dict[str, nn.Module]:
         modules = super().trainable()
         if self.discriminator is not None:
             modules["discriminator"] = self.discriminator
-        if self.label_mapper is not None:
-            modules["label_mapper"] = self.label_mapper
         return modules
-
-    def _encoder_trains(self, step: int) -> bool:
-        return self.label_mapper is None or step >= self.encoder_start
 
     def optimizer_groups(self) -> dict[str, OptimizerGroup]:
         autoencoder = [p for role, module in self.trainable().items() if role != "discriminator"
@@ -125,7 +99,7 @@ class AutoencoderStage(ReconstructionStage):
         return groups
 
     def phases(self, step: int) -> list[Phase]:
-        if self.discriminator is None or not self._encoder_trains(step):
+        if self.discriminator is None:
             return [Phase("main")]
         phases = [Phase("autoencode", "main"), Phase("D", "discriminator")]
         if self.r1_gamma > 0 and step % self.r1_interval == 0:
@@ -135,46 +109,19 @@ class AutoencoderStage(ReconstructionStage):
     def reconstruct(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         ws, reconstruction = super().reconstruct(images)
         self._last = (images.detach(), reconstruction.detach())
-        self._live, self._live_ws = reconstruction, ws
+        self._live = reconstruction
         return ws, reconstruction
 
     def loss(self, phase: str, batch: dict[str, Any], step: int) -> tuple[torch.Tensor, dict[str, float]]:
-        if phase in ("main", "autoencode"):
-            return self._autoencode_loss(batch, step)
-        return self._discriminator_loss(phase)
-
-    def _autoencode_loss(self, batch: dict[str, Any], step: int) -> tuple[torch.Tensor, dict[str, float]]:
-        """Encoder path (with the adversarial term when on) and label path, as one loss."""
-        encoder_trains = self._encoder_trains(step)
-        loss, values = super().loss("main", batch, step) if encoder_trains else (torch.zeros((), device=self.context.device), {})
-        if encoder_trains and self.discriminator is not None:
+        if self.discriminator is None:
+            return super().loss(phase, batch, step)
+        if phase == "autoencode":
             self.discriminator.requires_grad_(False)
+            loss, values = super().loss(phase, batch, step)
             adversarial = generator_loss(self.discriminator(self._live))
+            self._live = None
             values["g_adv"] = float(adversarial.detach())
-            loss = loss + self.adversarial * adversarial
-        if self.label_mapper is not None:
-            label_loss, label_values = self._label_path_loss(batch, encoder_trains)
-            loss, values = loss + label_loss, {**values, **label_values}
-        self._live = self._live_ws = None
-        return loss, values
-
-    def _label_path_loss(self, batch: dict[str, Any], encoder_trains: bool) -> tuple[torch.Tensor, dict[str, float]]:
-        """label_path * reconstruction objective of G(M(labels)) [+ anchor * |E(x) - M(labels)|^2]."""
-        images = images_of(batch, self.generator.resolution)
-        labels = label_rows(batch, self.label_names).to(images.device)
-        codes = self.label_mapper(labels, self.encoder.latent_avg)
-        reconstruction = self.generator.synthesis(codes, noise_mode="const")
-        landmarks, landmark_size = landmarks_of(batch) if self.objective.needs_landmarks else (None, None)
-        loss, values = self.objective(images, reconstruction, codes, self.encoder.latent_avg, None, landmarks, landmark_size)
-        values = {f"label_{name}": value for name, value in values.items()}
-        loss = self.label_path * loss
-        if encoder_trains:
-            anchor = anchor_distance(self._live_ws, codes)
-            values["anchor"] = float(anchor.detach())
-            loss = loss + self.anchor * anchor
-        return loss, values
-
-    def _discriminator_loss(self, phase: str) -> tuple[torch.Tensor, dict[str, float]]:
+            return loss + self.adversarial * adversarial, values
         self.discriminator.requires_grad_(True)
         images, reconstruction = self._last
         if phase == "D":

@@ -87,12 +87,19 @@ def reconstruction_report(
     oracle: nn.Module | None = None,
     batch_size: int = 64,
 ) -> tuple[dict[str, float], torch.Tensor]:
-    """Encode and re-render ``images`` [n, 3, h, w] in [-1, 1].
+    """Encode and re-render ``images`` [n, 3, h, w] in [-1, 1] -> :func:`reconstruction_numbers`."""
+    reconstructions = batched(lambda x: synthesize(encode(x)).clamp(-1, 1), images, batch_size)
+    return reconstruction_numbers(images, reconstructions, oracle, batch_size)
+
+
+@torch.no_grad()
+def reconstruction_numbers(images: torch.Tensor, reconstructions: torch.Tensor, oracle: nn.Module | None = None,
+                           batch_size: int = 64) -> tuple[dict[str, float], torch.Tensor]:
+    """Score ``reconstructions`` of ``images`` (both [n, 3, h, w] in [-1, 1]).
 
     -> (numbers, per-image PSNR [n]). Numbers: psnr (mean dB over images), psnr_p05 (5th
     percentile), l1, and with an oracle its ``r2_*`` agreement (see :func:`oracle_agreement`).
     """
-    reconstructions = batched(lambda x: synthesize(encode(x)).clamp(-1, 1), images, batch_size)
     per_image = psnr(reconstructions, images)
     numbers = {
         "psnr": float(per_image.mean()),
