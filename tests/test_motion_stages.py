@@ -91,6 +91,18 @@ def test_adversarial_term_and_generator_fine_tuning(registries, data_root, tmp_p
     assert result.stages[0].evaluation == {}
 
 
+def test_mouth_term_weights_the_lip_landmark_box(registries, data_root, tmp_path):
+    stages = {"main": {**MAIN, "steps": 2, "sync_weight": 0.0, "mouth_weight": 2.0, "eval_clips": 0}}
+    spec = recipe(data_root, tmp_path / "run", stages)
+    spec["data"]["train"]["landmarks"] = True
+    train_recipe(structure(spec, registries), registries)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all(record["mouth_l1"] > 0 for record in records)
+    spec = recipe(data_root, tmp_path / "no_landmarks", stages)
+    with pytest.raises(StyleTalkerError, match="mouth_weight needs the frames' 68 landmarks: set landmarks = true"):
+        train_recipe(structure(spec, registries), registries)
+
+
 def test_main_stage_needs_enough_audio_context(registries, data_root, tmp_path):
     spec = recipe(data_root, tmp_path / "run", {"main": {**MAIN, "steps": 1, "sync_weight": 0.0}})
     spec["data"]["train"]["audio_context_frames"] = 1

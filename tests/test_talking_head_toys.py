@@ -74,7 +74,8 @@ def toy_components(registries: Registries, flow: str = "affine_coupling", backbo
 
 def toy_clip(clip_id: str, frames: int, resolution: int, seed: int, split: str = "train"):
     """A clip whose lower half brightens with the audio's loudness (a 'mouth') and whose upper half
-    drifts smoothly (a 'pose'): frames uint8 [t, r, r, 3], audio [t * 640] at 16 kHz."""
+    drifts smoothly (a 'pose'): frames uint8 [t, r, r, 3], audio [t * 640] at 16 kHz, lip landmarks
+    spanning the lower half's centre."""
     import numpy as np
 
     from styletalker_core.data.shards import Clip
@@ -89,7 +90,9 @@ def toy_clip(clip_id: str, frames: int, resolution: int, seed: int, split: str =
     image[..., 0] += 0.1 * (seed % 3)  # identity: a tint
     pixels = (np.clip(image, 0, 1) * 255).astype(np.uint8)
     labels = {"mouth_open": loudness.astype(np.float32), "yaw": pose.astype(np.float32)}
-    return Clip(clip_id, pixels, audio, labels=labels, meta={"split": split})
+    landmarks = np.zeros((frames, 68, 2), np.float32)
+    landmarks[:, 48:68] = [[resolution * 0.25, resolution * 0.6], [resolution * 0.75, resolution * 0.9]] * 10  # lip box
+    return Clip(clip_id, pixels, audio, landmarks=landmarks, labels=labels, meta={"split": split})
 
 
 def write_toy_dataset(root, clips: int = 6, frames: int = 60, resolution: int = 16) -> str:

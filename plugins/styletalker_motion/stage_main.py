@@ -10,7 +10,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from styletalker_core.interfaces.stage import OptimizerGroup, Phase, TrainingStage
-from styletalker_core.losses import build_perceptual_loss
+from styletalker_core.errors import StyleTalkerError
+from styletalker_core.losses import MOUTH_MARGIN, MOUTH_POINTS, build_perceptual_loss, landmark_box_mask, masked_l1
 from styletalker_core.model import TalkingHead, motion_kl, sync_loss
 from styletalker_motion.assembly import talking_head_from_context
 from styletalker_motion.batches import batch_context, batch_latents
@@ -19,7 +20,7 @@ from styletalker_motion.heldout import heldout_scores
 
 class StyleTalkerMainStage(TrainingStage):
     """L = rec * L1(x_hat, x) + perceptual * P(x_hat, x) + latent * ||w_hat - w||^2 + sync * L_sync
-    + kl * KL(q || p) [+ adversarial * non-saturating GAN loss].
+    + kl * KL(q || p) [+ mouth * L1 inside the mouth's landmark box] [+ adversarial * non-saturating GAN loss].
 
     The latent term and the KL are both per frame: ||w_hat - w||^2 is summed over the W+ code
     (layers x width) like the KL over z, then both are averaged over frames. (Averaged over
@@ -31,7 +32,9 @@ class StyleTalkerMainStage(TrainingStage):
     terms. The KL is the single-sample Monte-Carlo E_q[log q(z) - log p(z)] against the flow
     prior, per frame, reaching full weight after ``kl_warmup_steps``. L_sync is the
     cross-entropy of the true offset among -sync_max_offset..sync_max_offset under the
-    frozen lip-sync discriminator. ``posterior_audio_dropout`` hides the audio from the
+    frozen lip-sync discriminator. The mouth term (``mouth_weight``, needs ``landmarks = true`` in
+    [data.train]) is the mean L1 inside the box of the lip landmarks, grown by a quarter of its
+    size (styletalker_core.losses.regions). ``posterior_audio_dropout`` hides the audio from the
     posterior for that share of clips, so motion sources without audio are in distribution.
     The generator is fine-tuned only with ``train_generator`` (at ``generator_lr_scale``); the
     adversarial term needs ``[model.discriminator]``.
@@ -46,6 +49,7 @@ class StyleTalkerMainStage(TrainingStage):
         latent_weight: float = 1.0,
         sync_weight: float = 0.1,
         sync_max_offset: int = 5,
+        mouth_weight: float = 0.0,
         kl_weight: float = 0.01,
         kl_warmup_steps: int = 0,
         adversarial_weight: float = 0.0,
@@ -60,6 +64,7 @@ class StyleTalkerMainStage(TrainingStage):
         self.rec_weight, self.perceptual_weight, self.latent_weight = rec_weight, perceptual_weight, latent_weight
         self.perceptual_kind, self.lpips_weights = perceptual, lpips_weights
         self.sync_weight, self.sync_max_offset = sync_weight, sync_max_offset
+        self.mouth_weight = mouth_weight
         self.kl_weight, self.kl_warmup_steps = kl_weight, kl_warmup_steps
         self.adversarial_weight, self.r1_gamma = adversarial_weight, r1_gamma
         self.render_frames = render_frames
@@ -84,7 +89,8 @@ class StyleTalkerMainStage(TrainingStage):
         if self.sync_weight > 0 or context.has_component("lipsync_discriminator"):
             self.sync_discriminator = context.component("lipsync_discriminator").requires_grad_(False).eval()
         self.discriminator = context.component("discriminator") if self.adversarial_weight > 0 else None
-        needs_images = self.rec_weight > 0 or self.perceptual_weight > 0 or self.sync_weight > 0 or self.discriminator
+        needs_images = (self.rec_weight > 0 or self.perceptual_weight > 0 or self.sync_weight > 0 or self.mouth_weight > 0
+                        or self.discriminator)
         self.perceptual = None
         if self.perceptual_weight > 0:
             self.perceptual = build_perceptual_loss(self.perceptual_kind, self.lpips_weights or None).to(context.device)
@@ -151,9 +157,14 @@ class StyleTalkerMainStage(TrainingStage):
             first = int(torch.randint(0, t - count + 1, (), generator=rng))
             fake = self.head.generator.synthesis(out.ws[:, first:first + count].flatten(0, 1), noise_mode="const")
             real = frames[:, first:first + count].flatten(0, 1)
-            l1 = (fake - real).abs().mean()
+            error = (fake - real).abs()
+            l1 = error.mean()
             total = total + self.rec_weight * l1
             values["l1"] = float(l1.detach())
+            if self.mouth_weight > 0:
+                mouth = masked_l1(error, self._mouth_mask(batch, first, count, fake.shape[-2:])).mean()
+                total = total + self.mouth_weight * mouth
+                values["mouth_l1"] = float(mouth.detach())
             if self.perceptual is not None:
                 perceptual = self.perceptual(fake, real).mean()
                 total = total + self.perceptual_weight * perceptual
@@ -169,6 +180,16 @@ class StyleTalkerMainStage(TrainingStage):
                 values["adversarial"] = float(adversarial.detach())
                 self._fake = fake.detach()
         return total, values
+
+    @staticmethod
+    def _mouth_mask(batch: dict[str, Any], first: int, count: int, size: tuple[int, int]) -> torch.Tensor:
+        """The lip-landmark boxes of frames first..first+count of every clip -> mask [b count, 1, h, w]."""
+        landmarks = batch.get("landmarks")
+        if landmarks is None:
+            raise StyleTalkerError("mouth_weight needs the frames' 68 landmarks: set landmarks = true in [data.train] "
+                                   "(clips from `styletalker preprocess` and `styletalker data synth` have them)")
+        window = landmarks[:, first:first + count].flatten(0, 1)
+        return landmark_box_mask(window, MOUTH_POINTS, tuple(size), MOUTH_MARGIN, tuple(batch["frames"].shape[-2:]))
 
     def _discriminator_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         assert self.discriminator is not None and self._fake is not None

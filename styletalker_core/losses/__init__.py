@@ -8,11 +8,12 @@ from styletalker_core.losses.edges import detail_weights, gradient_l1
 from styletalker_core.losses.latent import delta_regularisation, latent_distance, latent_l2
 from styletalker_core.losses.lpips import LPIPS, VGG16Features
 from styletalker_core.losses.perceptual import PerceptualLoss, build_perceptual_loss
-from styletalker_core.losses.regions import MOUTH_POINTS, landmark_box_mask, masked_l1
+from styletalker_core.losses.regions import MOUTH_MARGIN, MOUTH_POINTS, landmark_box_mask, masked_l1
 from styletalker_core.losses.ssim import MSSSIMLoss, MultiScaleSSIM
 
 __all__ = [
     "LPIPS",
+    "MOUTH_MARGIN",
     "MOUTH_POINTS",
     "MSSSIMLoss",
     "MultiScaleSSIM",

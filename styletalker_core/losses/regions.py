@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 MOUTH_POINTS = slice(48, 68)  # iBUG 300-W outer and inner lip contours
+MOUTH_MARGIN = 0.25  # the mouth box grows by this share of its size on every side (chin, cheeks)
 
 
 def landmark_box_mask(landmarks: torch.Tensor, points: slice, size: tuple[int, int], margin: float,
