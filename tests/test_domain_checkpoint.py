@@ -1,9 +1,10 @@
 """The shipped synthetic-domain generator + encoder (checkpoints/synthetic_64_domain.safetensors)
 reproduce their held-out numbers on freshly generated held-out clips: PSNR >= 28 dB, and the
 factor oracle reads the same pose from reconstruction and input (R^2 >= 0.9). The issue's target
-for mouth and eye openness (R^2 >= 0.9) is NOT met by this checkpoint: its reconstructions draw
-eyes but no mouth (docs/domain_pretraining.md); that test is a strict expected failure, so it
-turns red when a better checkpoint meets the target. Also: the file is small float16, and an
+for mouth and eye openness (R^2 >= 0.9) is NOT met by this checkpoint: it draws both, but opens
+them a little less than the frames do (R^2 0.66 and 0.78 on these clips, docs/domain_pretraining.md);
+that test is a strict expected failure, so it turns red when a better checkpoint meets the
+target, and a floor below it catches a regression. Also: the file is small float16, and an
 out-of-domain reference triggers the warning."""
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ ORACLE = ROOT / "checkpoints" / "oracle_synthetic.safetensors"
 # The held-out clips of the dataset the checkpoint was trained on (recipes/domain_synthetic_64.toml:
 # styletalker data synth ... --clips 400 --identities 360 --seconds 1:2 --seed 2): clips 360.. are held out.
 DATASET = dict(clips=400, identities=360, seconds=(1.0, 2.0), seed=2)
-HELDOUT_CLIPS = tuple(range(360, 400, 3))
+HELDOUT_CLIPS = tuple(range(360, 400))  # all 40 held-out clips, 1681 frames
 POSE = ("yaw", "pitch", "roll")
 EXPRESSION = ("mouth_open", "eye_open")
 
@@ -33,7 +34,7 @@ pytestmark = [pytest.mark.skipif(not CHECKPOINT.is_file(), reason="the domain ch
 
 @pytest.fixture(scope="module")
 def heldout_frames() -> torch.Tensor:
-    """Frames of a few held-out clips, rendered now by the synthetic-domain generator: [n, 3, 64, 64] in [-1, 1]."""
+    """Frames of the held-out clips, rendered now by the synthetic renderer: [n, 3, 64, 64] in [-1, 1]."""
     from styletalker_core.data.synthetic import SynthConfig
     from styletalker_core.data.synthetic.clip import make_clip
 
@@ -95,8 +96,13 @@ def test_oracle_reads_the_same_pose_from_reconstructions(agreement):
         assert agreement[f"r2_{name}"] >= 0.9, f"oracle R^2 of {name}: {agreement[f'r2_{name}']:.3f}"
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: the shipped domain checkpoint does not reconstruct mouth "
-                                       "and eye openness (docs/domain_pretraining.md)")
+def test_mouth_and_eye_openness_follow_the_frames(agreement):
+    """What the shipped checkpoint reaches (0.66 and 0.78): a floor, not the issue's target."""
+    assert agreement["r2_mouth_open"] >= 0.6 and agreement["r2_eye_open"] >= 0.7, agreement
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: the shipped domain checkpoint draws mouth and eyes opening "
+                                       "less than the frames do (docs/domain_pretraining.md)")
 def test_oracle_reads_the_same_mouth_and_eye_openness_from_reconstructions(agreement):
     for name in EXPRESSION:
         assert agreement[f"r2_{name}"] >= 0.9, f"oracle R^2 of {name}: {agreement[f'r2_{name}']:.3f}"

@@ -46,16 +46,14 @@ def test_recipes_train_at_smoke_scale_and_the_model_samples_both_modes(tmp_path,
     generate_dataset(data, SynthConfig(clips=6, seed=1, seconds=(1.2, 1.6), heldout_fraction=0.34, supersample=1),
                      workers=1, progress=False)
 
-    # 2. domain pretraining: generator + encoder as a joint autoencoder, then the refine stage, a few steps each
+    # 2. domain pretraining: the generator from the labels, then the encoder against it, a few steps each
     run("train", DOMAIN_RECIPE, *sets({
         "output_dir": "runs/domain", "data.train.root": data, "data.val.root": data,
-        "stages.joint.steps": 3, "stages.joint.batch_size": 2, "stages.joint.warmup_steps": 1,
-        "stages.joint.eval_items": 4, "stages.joint.eval_batch": 4, "stages.joint.oracle": "",
-        "stages.refine.steps": 2, "stages.refine.batch_size": 2, "stages.refine.warmup_steps": 1,
-        "stages.refine.eval_items": 4, "stages.refine.eval_batch": 4, "stages.refine.oracle": "",
+        **{f"stages.{stage}.{key}": value for stage in ("render", "encoder") for key, value in {
+            "steps": 2, "batch_size": 2, "warmup_steps": 1, "eval_items": 4, "eval_batch": 4, "oracle": ""}.items()},
     }))
     domain_stages = json.loads((tmp_path / "runs/domain/summary.json").read_text())["evaluation"]
-    assert set(domain_stages) == {"joint", "refine"}
+    assert set(domain_stages) == {"render", "encoder"}
     domain = tmp_path / "checkpoints" / "synthetic_64_domain.safetensors"
     domain.parent.mkdir()
     shutil.copy(tmp_path / "runs/domain/model.safetensors", domain)  # as the recipe's header says

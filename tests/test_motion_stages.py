@@ -91,16 +91,27 @@ def test_adversarial_term_and_generator_fine_tuning(registries, data_root, tmp_p
     assert result.stages[0].evaluation == {}
 
 
-def test_mouth_term_weights_the_lip_landmark_box(registries, data_root, tmp_path):
-    stages = {"main": {**MAIN, "steps": 2, "sync_weight": 0.0, "mouth_weight": 2.0, "eval_clips": 0}}
+def test_region_terms_weight_the_lip_and_eye_landmark_boxes(registries, data_root, tmp_path):
+    stages = {"main": {**MAIN, "steps": 2, "sync_weight": 0.0, "mouth_weight": 2.0, "eyes_weight": 1.0, "eval_clips": 0}}
     spec = recipe(data_root, tmp_path / "run", stages)
     spec["data"]["train"]["landmarks"] = True
     train_recipe(structure(spec, registries), registries)
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert all(record["mouth_l1"] > 0 for record in records)
+    assert all(record["mouth_l1"] > 0 and record["eyes_l1"] > 0 for record in records)
     spec = recipe(data_root, tmp_path / "no_landmarks", stages)
-    with pytest.raises(StyleTalkerError, match="mouth_weight needs the frames' 68 landmarks: set landmarks = true"):
+    with pytest.raises(StyleTalkerError, match="mouth_weight and eyes_weight need the frames' 68 landmarks: set landmarks = true"):
         train_recipe(structure(spec, registries), registries)
+
+
+def test_lip_warmup_leaves_the_motion_path_out_first(registries, data_root, tmp_path):
+    stages = {"main": {**MAIN, "steps": 4, "sync_weight": 0.0, "lip_warmup_steps": 2, "kl_warmup_steps": 2,
+                       "eval_clips": 0}}
+    result = train_recipe(structure(recipe(data_root, tmp_path / "run", stages), registries), registries)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [record["step"] for record in records] == [1, 2, 3, 4]
+    assert ["kl" in record for record in records] == [False, False, True, True]  # no z, no KL in the warm-up
+    assert all(record["latent"] > 0 for record in records)
+    assert set(read_metadata(result.model)["components"]) >= {"lip_mapper", "motion_vae", "prior"}
 
 
 def test_main_stage_needs_enough_audio_context(registries, data_root, tmp_path):

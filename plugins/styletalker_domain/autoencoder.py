@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from styletalker_core.interfaces.stage import OptimizerGroup, Phase
-from styletalker_core.losses import MOUTH_MARGIN
+from styletalker_core.losses import REGION_MARGIN
 from styletalker_core.train.context import StageContext
 from styletalker_domain.adversarial import discriminator_loss, generator_loss, lazy_adam_settings, r1_penalty
 from styletalker_domain.frames import dataset_images
@@ -45,7 +45,7 @@ class AutoencoderStage(ReconstructionStage):
         hard_pixels: float = 0.0,
         hard_fraction: float = 0.03,
         mouth: float = 0.0,
-        mouth_margin: float = MOUTH_MARGIN,
+        mouth_margin: float = REGION_MARGIN,
         factors: float = 0.0,
         factor_labels: list[str] | None = None,
         perceptual: float = 0.5,

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.interfaces.generator import Generator
 from styletalker_core.interfaces.stage import TrainingStage
-from styletalker_core.losses import MOUTH_MARGIN
+from styletalker_core.losses import REGION_MARGIN
 from styletalker_core.train.context import StageContext
 from styletalker_domain.clock import ResourceClock
 from styletalker_domain.evaluation import batched, load_oracle, reconstruction_numbers
@@ -56,7 +56,7 @@ class LabelRenderStage(TrainingStage):
         hard_pixels: float = 0.0,
         hard_fraction: float = 0.03,
         mouth: float = 0.0,
-        mouth_margin: float = MOUTH_MARGIN,
+        mouth_margin: float = REGION_MARGIN,
         perceptual: float = 0.5,
         perceptual_kind: Literal["auto", "lpips", "ms_ssim"] = "auto",
         lpips_weights: str = "",

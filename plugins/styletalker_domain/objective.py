@@ -23,8 +23,8 @@ import torch
 
 from styletalker_core.interfaces.image_encoder import psnr
 from styletalker_core.losses import (
-    MOUTH_MARGIN,
     MOUTH_POINTS,
+    REGION_MARGIN,
     build_perceptual_loss,
     delta_regularisation,
     detail_weights,
@@ -41,7 +41,7 @@ class ReconstructionObjective:
     def __init__(self, l1: float, perceptual: float, latent: float, delta: float, delta_norm: float = 2.0,
                  perceptual_kind: Literal["auto", "lpips", "ms_ssim"] = "auto", lpips_weights: str = "",
                  edges: float = 0.0, detail: float = 0.0, hard_pixels: float = 0.0, hard_fraction: float = 0.03,
-                 mouth: float = 0.0, mouth_margin: float = MOUTH_MARGIN) -> None:
+                 mouth: float = 0.0, mouth_margin: float = REGION_MARGIN) -> None:
         self.l1, self.perceptual_weight, self.latent, self.delta, self.delta_norm = l1, perceptual, latent, delta, delta_norm
         self.edges, self.detail = edges, detail
         self.mouth, self.mouth_margin = mouth, mouth_margin

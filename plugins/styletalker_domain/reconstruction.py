@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 from styletalker_core.interfaces.generator import Generator
 from styletalker_core.interfaces.image_encoder import ImageEncoder, threshold_from_heldout
 from styletalker_core.interfaces.stage import TrainingStage
-from styletalker_core.losses import MOUTH_MARGIN
+from styletalker_core.losses import REGION_MARGIN
 from styletalker_core.train.context import StageContext
 from styletalker_domain.clock import ResourceClock
 from styletalker_domain.evaluation import load_oracle, reconstruction_report
@@ -46,7 +46,7 @@ class ReconstructionStage(TrainingStage):
         hard_pixels: float = 0.0,
         hard_fraction: float = 0.03,
         mouth: float = 0.0,
-        mouth_margin: float = MOUTH_MARGIN,
+        mouth_margin: float = REGION_MARGIN,
         factors: float = 0.0,
         factor_labels: list[str] | None = None,
         perceptual: float = 0.5,

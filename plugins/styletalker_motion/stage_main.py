@@ -11,7 +11,14 @@ from torch.utils.data import Dataset
 
 from styletalker_core.interfaces.stage import OptimizerGroup, Phase, TrainingStage
 from styletalker_core.errors import StyleTalkerError
-from styletalker_core.losses import MOUTH_MARGIN, MOUTH_POINTS, build_perceptual_loss, landmark_box_mask, masked_l1
+from styletalker_core.losses import (
+    EYE_POINTS,
+    MOUTH_POINTS,
+    REGION_MARGIN,
+    build_perceptual_loss,
+    landmark_box_mask,
+    masked_l1,
+)
 from styletalker_core.model import TalkingHead, motion_kl, sync_loss
 from styletalker_motion.assembly import talking_head_from_context
 from styletalker_motion.batches import batch_context, batch_latents
@@ -20,7 +27,8 @@ from styletalker_motion.heldout import heldout_scores
 
 class StyleTalkerMainStage(TrainingStage):
     """L = rec * L1(x_hat, x) + perceptual * P(x_hat, x) + latent * ||w_hat - w||^2 + sync * L_sync
-    + kl * KL(q || p) [+ mouth * L1 inside the mouth's landmark box] [+ adversarial * non-saturating GAN loss].
+    + kl * KL(q || p) [+ mouth * L1 in the mouth's landmark box + eyes * L1 in the eyes' box]
+    [+ adversarial * non-saturating GAN loss].
 
     The latent term and the KL are both per frame: ||w_hat - w||^2 is summed over the W+ code
     (layers x width) like the KL over z, then both are averaged over frames. (Averaged over
@@ -30,11 +38,15 @@ class StyleTalkerMainStage(TrainingStage):
     Per step each clip's whole window is composed in W+ (latent and KL terms); a random run of
     ``render_frames`` consecutive frames (0: all) is rendered by the generator for the image
     terms. The KL is the single-sample Monte-Carlo E_q[log q(z) - log p(z)] against the flow
-    prior, per frame, reaching full weight after ``kl_warmup_steps``. L_sync is the
+    prior, per frame, reaching full weight ``kl_warmup_steps`` after the motion path starts.
+    For the first ``lip_warmup_steps`` steps the motion path is left out (no z, no KL): the lip
+    mapper alone explains what audio can, so the motion latents start from what it cannot
+    (pose, blinks) instead of taking the lips too, which the posterior, seeing the frames,
+    could otherwise learn first. L_sync is the
     cross-entropy of the true offset among -sync_max_offset..sync_max_offset under the
-    frozen lip-sync discriminator. The mouth term (``mouth_weight``, needs ``landmarks = true`` in
-    [data.train]) is the mean L1 inside the box of the lip landmarks, grown by a quarter of its
-    size (styletalker_core.losses.regions). ``posterior_audio_dropout`` hides the audio from the
+    frozen lip-sync discriminator. The region terms (``mouth_weight``, ``eyes_weight``; they need
+    ``landmarks = true`` in [data.train]) are the mean L1 inside the box of the lip (eye)
+    landmarks, grown by a quarter of its size (styletalker_core.losses.regions). ``posterior_audio_dropout`` hides the audio from the
     posterior for that share of clips, so motion sources without audio are in distribution.
     The generator is fine-tuned only with ``train_generator`` (at ``generator_lr_scale``); the
     adversarial term needs ``[model.discriminator]``.
@@ -50,8 +62,10 @@ class StyleTalkerMainStage(TrainingStage):
         sync_weight: float = 0.1,
         sync_max_offset: int = 5,
         mouth_weight: float = 0.0,
+        eyes_weight: float = 0.0,
         kl_weight: float = 0.01,
         kl_warmup_steps: int = 0,
+        lip_warmup_steps: int = 0,
         adversarial_weight: float = 0.0,
         r1_gamma: float = 1.0,
         render_frames: int = 8,
@@ -64,8 +78,10 @@ class StyleTalkerMainStage(TrainingStage):
         self.rec_weight, self.perceptual_weight, self.latent_weight = rec_weight, perceptual_weight, latent_weight
         self.perceptual_kind, self.lpips_weights = perceptual, lpips_weights
         self.sync_weight, self.sync_max_offset = sync_weight, sync_max_offset
-        self.mouth_weight = mouth_weight
+        self.regions = {name: (points, weight) for name, points, weight in
+                        (("mouth", MOUTH_POINTS, mouth_weight), ("eyes", EYE_POINTS, eyes_weight)) if weight > 0}
         self.kl_weight, self.kl_warmup_steps = kl_weight, kl_warmup_steps
+        self.lip_warmup_steps = lip_warmup_steps
         self.adversarial_weight, self.r1_gamma = adversarial_weight, r1_gamma
         self.render_frames = render_frames
         self.train_generator, self.generator_lr_scale = train_generator, generator_lr_scale
@@ -89,7 +105,7 @@ class StyleTalkerMainStage(TrainingStage):
         if self.sync_weight > 0 or context.has_component("lipsync_discriminator"):
             self.sync_discriminator = context.component("lipsync_discriminator").requires_grad_(False).eval()
         self.discriminator = context.component("discriminator") if self.adversarial_weight > 0 else None
-        needs_images = (self.rec_weight > 0 or self.perceptual_weight > 0 or self.sync_weight > 0 or self.mouth_weight > 0
+        needs_images = (self.rec_weight > 0 or self.perceptual_weight > 0 or self.sync_weight > 0 or self.regions
                         or self.discriminator)
         self.perceptual = None
         if self.perceptual_weight > 0:
@@ -146,12 +162,17 @@ class StyleTalkerMainStage(TrainingStage):
         # the step's randomness comes from (seed, step) alone, so a resumed run repeats it exactly
         rng = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
         keep_audio = (torch.rand(b, generator=rng) >= self.posterior_audio_dropout).to(frames.device)
-        out = self.head.training_latents(ws, w_id, batch["audio"], context, posterior_audio=keep_audio, generator=rng)
+        motion_step = step - self.lip_warmup_steps  # < 0: lip-only warm-up
+        out = self.head.training_latents(ws, w_id, batch["audio"], context, posterior_audio=keep_audio, generator=rng,
+                                         motion=motion_step >= 0)
         latent = ((out.ws - ws) ** 2).flatten(2).sum(-1).mean()  # per frame, like the KL
-        kl = motion_kl(self.head.prior, out.z, out.mean, out.log_var, out.features, out.future).mean()
-        kl_scale = min(1.0, (step + 1) / self.kl_warmup_steps) if self.kl_warmup_steps > 0 else 1.0
-        total = self.latent_weight * latent + kl_scale * self.kl_weight * kl
-        values = {"latent": float(latent.detach()), "kl": float(kl.detach())}
+        total = self.latent_weight * latent
+        values = {"latent": float(latent.detach())}
+        if motion_step >= 0:
+            kl = motion_kl(self.head.prior, out.z, out.mean, out.log_var, out.features, out.future).mean()
+            kl_scale = min(1.0, (motion_step + 1) / self.kl_warmup_steps) if self.kl_warmup_steps > 0 else 1.0
+            total = total + kl_scale * self.kl_weight * kl
+            values["kl"] = float(kl.detach())
         if self.needs_images:
             count = t if self.render_frames <= 0 else min(self.render_frames, t)
             first = int(torch.randint(0, t - count + 1, (), generator=rng))
@@ -161,10 +182,10 @@ class StyleTalkerMainStage(TrainingStage):
             l1 = error.mean()
             total = total + self.rec_weight * l1
             values["l1"] = float(l1.detach())
-            if self.mouth_weight > 0:
-                mouth = masked_l1(error, self._mouth_mask(batch, first, count, fake.shape[-2:])).mean()
-                total = total + self.mouth_weight * mouth
-                values["mouth_l1"] = float(mouth.detach())
+            for name, (points, weight) in self.regions.items():
+                region = masked_l1(error, self._region_mask(batch, points, first, count, fake.shape[-2:])).mean()
+                total = total + weight * region
+                values[f"{name}_l1"] = float(region.detach())
             if self.perceptual is not None:
                 perceptual = self.perceptual(fake, real).mean()
                 total = total + self.perceptual_weight * perceptual
@@ -182,14 +203,14 @@ class StyleTalkerMainStage(TrainingStage):
         return total, values
 
     @staticmethod
-    def _mouth_mask(batch: dict[str, Any], first: int, count: int, size: tuple[int, int]) -> torch.Tensor:
-        """The lip-landmark boxes of frames first..first+count of every clip -> mask [b count, 1, h, w]."""
+    def _region_mask(batch: dict[str, Any], points: slice, first: int, count: int, size: tuple[int, int]) -> torch.Tensor:
+        """The landmark boxes of ``points`` in frames first..first+count of every clip -> mask [b count, 1, h, w]."""
         landmarks = batch.get("landmarks")
         if landmarks is None:
-            raise StyleTalkerError("mouth_weight needs the frames' 68 landmarks: set landmarks = true in [data.train] "
-                                   "(clips from `styletalker preprocess` and `styletalker data synth` have them)")
+            raise StyleTalkerError("mouth_weight and eyes_weight need the frames' 68 landmarks: set landmarks = true in "
+                                   "[data.train] (clips from `styletalker preprocess` and `styletalker data synth` have them)")
         window = landmarks[:, first:first + count].flatten(0, 1)
-        return landmark_box_mask(window, MOUTH_POINTS, tuple(size), MOUTH_MARGIN, tuple(batch["frames"].shape[-2:]))
+        return landmark_box_mask(window, points, tuple(size), REGION_MARGIN, tuple(batch["frames"].shape[-2:]))
 
     def _discriminator_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         assert self.discriminator is not None and self._fake is not None

@@ -8,23 +8,24 @@ from styletalker_core.losses.edges import detail_weights, gradient_l1
 from styletalker_core.losses.latent import delta_regularisation, latent_distance, latent_l2
 from styletalker_core.losses.lpips import LPIPS, VGG16Features
 from styletalker_core.losses.perceptual import PerceptualLoss, build_perceptual_loss
-from styletalker_core.losses.regions import MOUTH_MARGIN, MOUTH_POINTS, landmark_box_mask, masked_l1
+from styletalker_core.losses.regions import EYE_POINTS, MOUTH_POINTS, REGION_MARGIN, landmark_box_mask, masked_l1
 from styletalker_core.losses.ssim import MSSSIMLoss, MultiScaleSSIM
 
 __all__ = [
+    "EYE_POINTS",
     "LPIPS",
-    "MOUTH_MARGIN",
     "MOUTH_POINTS",
     "MSSSIMLoss",
     "MultiScaleSSIM",
     "PerceptualLoss",
+    "REGION_MARGIN",
     "VGG16Features",
     "build_perceptual_loss",
     "delta_regularisation",
     "detail_weights",
     "gradient_l1",
-    "latent_distance",
     "landmark_box_mask",
+    "latent_distance",
     "latent_l2",
     "masked_l1",
 ]

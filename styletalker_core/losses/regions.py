@@ -1,4 +1,4 @@
-"""Landmark regions of face images, for losses that weight a small feature (the mouth) up.
+"""Landmark regions of face images, for losses that weight a small feature (mouth, eyes) up.
 
 A pixel loss averaged over a 64 px face gives the mouth a few percent of its gradient: a
 decoder learns outline and colours long before the lips. Weighting the error inside the
@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 
 MOUTH_POINTS = slice(48, 68)  # iBUG 300-W outer and inner lip contours
-MOUTH_MARGIN = 0.25  # the mouth box grows by this share of its size on every side (chin, cheeks)
+EYE_POINTS = slice(36, 48)  # both eyes' contours (one box spanning the two)
+REGION_MARGIN = 0.25  # a region's box grows by this share of its size on every side (lips: chin, cheeks)
 
 
 def landmark_box_mask(landmarks: torch.Tensor, points: slice, size: tuple[int, int], margin: float,

@@ -170,13 +170,14 @@ class TalkingHead(nn.Module):
     # -- training ------------------------------------------------------------------------
     def training_latents(self, ws: torch.Tensor, w_id: torch.Tensor, audio: torch.Tensor, context_frames: int,
                          sample: bool = True, posterior_audio: bool | torch.Tensor = True,
-                         generator: torch.Generator | None = None) -> TrainingLatents:
+                         generator: torch.Generator | None = None, motion: bool = True) -> TrainingLatents:
         """The main stage's forward pass on latents.
 
         ws [b, t, l, w] latents of the ground-truth frames, w_id [b, l, w], audio [b, s] covering the
         t frames plus ``context_frames`` frames on each side. ``sample``: z from q (else its mean),
         drawn with ``generator``. ``posterior_audio``: False, or a [b] bool mask, hides the audio
-        from the posterior (zeros).
+        from the posterior (zeros). ``motion=False`` leaves the motion path out: z, its mean and
+        log-variance and dw_mot are zeros (lip-only training).
         """
         b, t = ws.shape[:2]
         c, k, ahead = context_frames, self.lip_mapper.context_frames, self.prior.lookahead
@@ -186,6 +187,11 @@ class TalkingHead(nn.Module):
         features_all = self.audio_encoder.features(audio, t + 2 * c)
         dw_lip = self.lip_mapper(features_all[:, c - k: c + t + k], w_id)[:, k: k + t]
         features = features_all[:, c: c + t]
+        future = features_all[:, c + t: c + t + ahead]
+        if not motion:
+            zeros = ws.new_zeros(b, t, self.motion_vae.z_dim)
+            return TrainingLatents(compose(w_id, dw_lip, None), dw_lip, torch.zeros_like(dw_lip), zeros, zeros, zeros,
+                                   features, future)
         posterior_features = features
         if posterior_audio is False:
             posterior_features = torch.zeros_like(features)
@@ -194,8 +200,7 @@ class TalkingHead(nn.Module):
         mean, log_var = self.motion_vae.posterior(ws - w_id[:, None], posterior_features)
         z = reparameterize(mean, log_var, generator) if sample else mean
         dw_mot = self.motion_vae.decode(z, w_id)
-        return TrainingLatents(compose(w_id, dw_lip, dw_mot), dw_lip, dw_mot, z, mean, log_var, features,
-                               features_all[:, c + t: c + t + ahead])
+        return TrainingLatents(compose(w_id, dw_lip, dw_mot), dw_lip, dw_mot, z, mean, log_var, features, future)
 
     # -- generation ----------------------------------------------------------------------
     def _features(self, wave: torch.Tensor, total: int, low: int, high: int) -> torch.Tensor:
