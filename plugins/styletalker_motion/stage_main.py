@@ -46,8 +46,9 @@ class StyleTalkerMainStage(TrainingStage):
     cross-entropy of the true offset among -sync_max_offset..sync_max_offset under the
     frozen lip-sync discriminator. The region terms (``mouth_weight``, ``eyes_weight``; they need
     ``landmarks = true`` in [data.train]) are the mean L1 inside the box of the lip (eye)
-    landmarks, grown by a quarter of its size (styletalker_core.losses.regions). ``posterior_audio_dropout`` hides the audio from the
-    posterior for that share of clips, so motion sources without audio are in distribution.
+    landmarks, grown by a quarter of its larger side (styletalker_core.losses.regions).
+    ``posterior_audio_dropout`` hides the audio from the posterior for that share of clips, so
+    motion sources without audio are in distribution.
     The generator is fine-tuned only with ``train_generator`` (at ``generator_lr_scale``); the
     adversarial term needs ``[model.discriminator]``.
     """
