@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from styletalker_core.errors import StyleTalkerError
+from styletalker_core.losses import require_landmarks
 
 
 def images_of(batch: dict[str, Any], resolution: int) -> torch.Tensor:
@@ -30,12 +30,7 @@ def images_of(batch: dict[str, Any], resolution: int) -> torch.Tensor:
 def landmarks_of(batch: dict[str, Any]) -> tuple[torch.Tensor, tuple[int, int]]:
     """batch["landmarks"] [b, t, 68, 2] (or [b, 68, 2]) -> (landmarks [n, 68, 2] in the image order of
     ``images_of``, (h, w) of the frames they were measured in)."""
-    landmarks = batch.get("landmarks")
-    if landmarks is None:
-        raise StyleTalkerError(
-            "the mouth term needs the frames' 68 landmarks: set landmarks = true in [data.train] (clips from "
-            "`styletalker preprocess` and `styletalker data synth` have them), or mouth = 0"
-        )
+    landmarks = require_landmarks(batch, "the mouth term needs", otherwise=", or mouth = 0")
     if landmarks.ndim == 4:
         landmarks = landmarks.flatten(0, 1)
     return landmarks.float(), tuple(batch["frames"].shape[-2:])

@@ -10,7 +10,6 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from styletalker_core.interfaces.stage import OptimizerGroup, Phase, TrainingStage
-from styletalker_core.errors import StyleTalkerError
 from styletalker_core.losses import (
     EYE_POINTS,
     MOUTH_POINTS,
@@ -18,6 +17,7 @@ from styletalker_core.losses import (
     build_perceptual_loss,
     landmark_box_mask,
     masked_l1,
+    require_landmarks,
 )
 from styletalker_core.model import TalkingHead, motion_kl, sync_loss
 from styletalker_motion.assembly import talking_head_from_context
@@ -206,10 +206,7 @@ class StyleTalkerMainStage(TrainingStage):
     @staticmethod
     def _region_mask(batch: dict[str, Any], points: slice, first: int, count: int, size: tuple[int, int]) -> torch.Tensor:
         """The landmark boxes of ``points`` in frames first..first+count of every clip -> mask [b count, 1, h, w]."""
-        landmarks = batch.get("landmarks")
-        if landmarks is None:
-            raise StyleTalkerError("mouth_weight and eyes_weight need the frames' 68 landmarks: set landmarks = true in "
-                                   "[data.train] (clips from `styletalker preprocess` and `styletalker data synth` have them)")
+        landmarks = require_landmarks(batch, "mouth_weight and eyes_weight need")
         window = landmarks[:, first:first + count].flatten(0, 1)
         return landmark_box_mask(window, points, tuple(size), REGION_MARGIN, tuple(batch["frames"].shape[-2:]))
 

@@ -9,11 +9,27 @@ Axis letters: n images, p points, h/w height/width.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+
+from styletalker_core.errors import StyleTalkerError
 
 MOUTH_POINTS = slice(48, 68)  # iBUG 300-W outer and inner lip contours
 EYE_POINTS = slice(36, 48)  # both eyes' contours (one box spanning the two)
 REGION_MARGIN = 0.25  # a region's box grows by this share of its size on every side (lips: chin, cheeks)
+
+
+def require_landmarks(batch: dict[str, Any], needed_by: str, otherwise: str = "") -> torch.Tensor:
+    """batch["landmarks"] ([b, t, 68, 2] or [b, 68, 2]); a clear error naming ``needed_by`` when the
+    dataset does not serve them (``otherwise``: the alternative to suggest)."""
+    landmarks = batch.get("landmarks")
+    if landmarks is None:
+        raise StyleTalkerError(
+            f"{needed_by} the frames' 68 landmarks: set landmarks = true in [data.train] (clips from "
+            f"`styletalker preprocess` and `styletalker data synth` have them){otherwise}"
+        )
+    return landmarks
 
 
 def landmark_box_mask(landmarks: torch.Tensor, points: slice, size: tuple[int, int], margin: float,
