@@ -18,7 +18,7 @@ from styletalker_core.registry import ComponentSpec, build_component
 from styletalker_core.train import train_recipe
 from styletalker_domain.evaluation import oracle_agreement, r_squared
 from styletalker_domain.factors import FactorProbe, factor_targets
-from styletalker_domain.objective import hardest_pixels, progressive_stage
+from styletalker_domain.objective import ReconstructionObjective, hardest_pixels, progressive_stage
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -231,6 +231,49 @@ def test_oracle_agreement_reports_target_factors(tmp_path):
     assert load_oracle(str(tmp_path / "missing.safetensors"), torch.device("cpu")) is None
 
 
+def test_readings_term_pulls_the_oracles_reading_of_the_reconstruction_to_the_targets(tmp_path):
+    torch.manual_seed(0)
+    registries = get_registries()
+    entry = registries["oracle"].get("synthetic_factors")
+    oracle = build_component(registries, "oracle", ComponentSpec("synthetic_factors", dict(entry.example_options)))
+    for layer in oracle.modules():  # batch-norm statistics of random images, so that readings vary with the image
+        if isinstance(layer, torch.nn.BatchNorm2d):
+            layer.momentum = None
+    with torch.no_grad():
+        oracle.train()(torch.rand(64, 3, 16, 16) * 2 - 1)
+    path = save_checkpoint(tmp_path / "oracle.safetensors", {"oracle": oracle.eval()})
+    objective = ReconstructionObjective(l1=0.0, perceptual=0.0, latent=0.0, delta=0.0, readings=1.0,
+                                        readings_oracle=str(path), readings_factors=["mouth_open", "eye_open"])
+    images = torch.rand(4, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        readings = oracle(images)
+    same, _ = objective(images, images.clone(), torch.zeros(4, 2, 3), torch.zeros(3))
+    assert float(same) == pytest.approx(0.0, abs=1e-10)
+    # Descending the term moves the reconstruction's readings towards the targets' readings.
+    reconstruction = (torch.rand(4, 3, 16, 16) * 2 - 1).requires_grad_(True)
+    optimiser = torch.optim.Adam([reconstruction], lr=0.01)
+    first = None
+    for _ in range(60):
+        loss, values = objective(images, reconstruction, torch.zeros(4, 2, 3), torch.zeros(3))
+        first = first if first is not None else values["readings"]
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    with torch.no_grad():
+        final = oracle(reconstruction)
+    expected = torch.stack([(final[k] - readings[k]).pow(2).mean() for k in ("mouth_open", "eye_open")]).mean()
+    assert values["readings"] < 0.1 * first
+    assert float(expected) < 0.1 * first
+    # The oracle itself stays frozen.
+    assert all(parameter.grad is None for parameter in objective.readings_oracle.parameters())
+    with pytest.raises(StyleTalkerError, match="readings_oracle 'missing.safetensors'.*oracle_synthetic_loss"):
+        ReconstructionObjective(l1=1.0, perceptual=0.0, latent=0.0, delta=0.0, readings=1.0,
+                                readings_oracle="missing.safetensors")
+    with pytest.raises(StyleTalkerError, match=r"readings_factors \['lips'\]"):
+        ReconstructionObjective(l1=1.0, perceptual=0.0, latent=0.0, delta=0.0, readings=1.0, readings_oracle=str(path),
+                                readings_factors=["lips"])(images, images, torch.zeros(4, 2, 3), torch.zeros(3))
+
+
 def test_r_squared_and_progressive_schedule():
     target = torch.tensor([1.0, 2.0, 3.0, 4.0])
     assert float(r_squared(target, target)) == 1.0
@@ -302,6 +345,7 @@ lr = 0.003
 log_every = 5
 eval_items = 3
 mouth = 2.0
+eyes = 1.0
 label_names = ["centre_x", "centre_y"]
 [stages.encoder]
 name = "e4e_encoder"
@@ -315,7 +359,7 @@ mouth = 2.0
     text = _recipe_text(tiny_data, stages).replace("labels = false", "labels = true\nlandmarks = true")
     result = train_recipe(load_recipe(write_recipe("l.toml", text)), get_registries(), run_dir=tmp_path / "l")
     render = _metrics(tmp_path / "l", "render")
-    assert all({"l1", "mouth_l1", "psnr"} <= set(line) for line in render)
+    assert all({"l1", "mouth_l1", "eyes_l1", "psnr"} <= set(line) for line in render)
     assert render[-1]["l1"] < 0.6 * render[0]["l1"]  # the generator learns to draw the frames from their labels
     assert result.stages[0].evaluation["psnr"] > render[0]["psnr"] + 3  # on held-out clips too
     # The mapper is a training aid: in the resume checkpoints, not in the stage's result.
@@ -330,7 +374,7 @@ mouth = 2.0
     torch.testing.assert_close(final["image_encoder"].latent_avg, w_avg.expand_as(final["image_encoder"].latent_avg))
 
     no_landmarks = text.replace("landmarks = true", "landmarks = false")
-    with pytest.raises(StyleTalkerError, match="mouth term needs the frames' 68 landmarks: set landmarks = true"):
+    with pytest.raises(StyleTalkerError, match="mouth and eyes terms need the frames' 68 landmarks: set landmarks = true"):
         train_recipe(load_recipe(write_recipe("n.toml", no_landmarks)), get_registries(), run_dir=tmp_path / "n")
     unlabelled_val = text.replace("labels = true\nlandmarks = true", "labels = false\nlandmarks = true").replace(
         "labels = false\nlandmarks = true", "labels = true\nlandmarks = true", 1)

@@ -30,7 +30,7 @@ from styletalker_domain.evaluation import batched, load_oracle, reconstruction_n
 from styletalker_domain.factors import label_rows
 from styletalker_domain.frames import images_of, landmarks_of
 from styletalker_domain.label_codes import DEFAULT_LABELS, LabelMapper, build_label_mapper
-from styletalker_domain.objective import ReconstructionObjective
+from styletalker_domain.objective import DEFAULT_READINGS, ReconstructionObjective
 
 LOG = logging.getLogger(__name__)
 
@@ -57,6 +57,10 @@ class LabelRenderStage(TrainingStage):
         hard_fraction: float = 0.03,
         mouth: float = 0.0,
         mouth_margin: float = REGION_MARGIN,
+        eyes: float = 0.0,
+        readings: float = 0.0,
+        readings_oracle: str = "",
+        readings_factors: list[str] | None = None,
         perceptual: float = 0.5,
         perceptual_kind: Literal["auto", "lpips", "ms_ssim"] = "auto",
         lpips_weights: str = "",
@@ -69,7 +73,9 @@ class LabelRenderStage(TrainingStage):
         self.label_names = list(label_names or DEFAULT_LABELS)
         self.mapper_hidden = mapper_hidden
         self.objective_options = dict(l1=l1, edges=edges, detail=detail, hard_pixels=hard_pixels,
-                                      hard_fraction=hard_fraction, mouth=mouth, mouth_margin=mouth_margin,
+                                      hard_fraction=hard_fraction, mouth=mouth, mouth_margin=mouth_margin, eyes=eyes,
+                                      readings=readings, readings_oracle=readings_oracle,
+                                      readings_factors=readings_factors or DEFAULT_READINGS,
                                       perceptual=perceptual, perceptual_kind=perceptual_kind,
                                       lpips_weights=lpips_weights, latent=latent, delta=delta)
         self.eval_items, self.eval_batch, self.oracle_path = eval_items, eval_batch, oracle

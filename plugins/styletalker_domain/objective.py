@@ -2,7 +2,8 @@
 
     L = l1 * mean(m * |x_hat - x|) + edges * |grad x_hat - grad x| + perceptual * P(x_hat, x)
         + hard_pixels * mean of the largest hard_fraction of per-pixel errors
-        + mouth * mean(|x_hat - x| inside the mouth's landmark box)
+        + mouth * mean(|x_hat - x| inside the mouth's landmark box) + eyes * (the same in the eyes' box)
+        + readings * mean_f (O_f(x_hat) - O_f(x))^2     (a frozen factor oracle O, factors f)
         + latent * ||ws - w_avg||^2 + delta * sum_i ||ws_i - ws_0||_p   (e4e's delta regularisation)
 
 m = 1 + detail * (local high-pass energy of x) weights eyes, lips and outlines (1 when
@@ -11,18 +12,28 @@ mining over pixels) puts the gradient where the reconstruction is still wrong: o
 is right, that is a feature the generator does not draw yet, such as an open mouth. The mouth
 term needs the frames' 68 landmarks: its box (grown by ``mouth_margin`` of its size on each side)
 holds a few percent of a 64 px face, so without it the lips get a few percent of the gradient.
+The readings term asks a frozen factor oracle (a network that reads mouth and eye openness from
+a frame) to read the same openness from the reconstruction as from the target: a pixel loss
+pays little for a mouth drawn a bit too small, a reading of its openness pays in proportion.
+Use a different oracle from the one that scores the result (recipes/oracle_synthetic_loss.toml).
 P is LPIPS when weights are given, else MS-SSIM (styletalker_core.losses). Axis letters:
 b batch, l W+ layers, w latent width.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 import torch
+from torch import nn
+
+from styletalker_core.errors import StyleTalkerError
 
 from styletalker_core.interfaces.image_encoder import psnr
 from styletalker_core.losses import (
+    EYE_POINTS,
     MOUTH_POINTS,
     REGION_MARGIN,
     build_perceptual_loss,
@@ -34,6 +45,8 @@ from styletalker_core.losses import (
     masked_l1,
 )
 
+DEFAULT_READINGS = ("mouth_open", "eye_open")
+
 
 class ReconstructionObjective:
     """Weighted sum of the terms above, with each term's batch mean returned for logging."""
@@ -41,21 +54,28 @@ class ReconstructionObjective:
     def __init__(self, l1: float, perceptual: float, latent: float, delta: float, delta_norm: float = 2.0,
                  perceptual_kind: Literal["auto", "lpips", "ms_ssim"] = "auto", lpips_weights: str = "",
                  edges: float = 0.0, detail: float = 0.0, hard_pixels: float = 0.0, hard_fraction: float = 0.03,
-                 mouth: float = 0.0, mouth_margin: float = REGION_MARGIN) -> None:
+                 mouth: float = 0.0, mouth_margin: float = REGION_MARGIN, eyes: float = 0.0,
+                 readings: float = 0.0, readings_oracle: str = "",
+                 readings_factors: Sequence[str] = DEFAULT_READINGS) -> None:
         self.l1, self.perceptual_weight, self.latent, self.delta, self.delta_norm = l1, perceptual, latent, delta, delta_norm
         self.edges, self.detail = edges, detail
-        self.mouth, self.mouth_margin = mouth, mouth_margin
+        self.regions = [(name, points, weight) for name, points, weight in
+                        (("mouth", MOUTH_POINTS, mouth), ("eyes", EYE_POINTS, eyes)) if weight > 0]
+        self.region_margin = mouth_margin
         self.hard_pixels, self.hard_fraction = hard_pixels, hard_fraction
         self.perceptual = build_perceptual_loss(perceptual_kind, lpips_weights or None) if perceptual > 0 else None
+        self.readings, self.readings_factors = readings, tuple(readings_factors)
+        self.readings_oracle = load_frozen_oracle(readings_oracle) if readings > 0 else None
 
     def to(self, device: torch.device) -> ReconstructionObjective:
-        if self.perceptual is not None:
-            self.perceptual.to(device)
+        for module in (self.perceptual, self.readings_oracle):
+            if module is not None:
+                module.to(device)
         return self
 
     @property
     def needs_landmarks(self) -> bool:
-        return self.mouth > 0
+        return bool(self.regions)
 
     def __call__(self, images: torch.Tensor, reconstruction: torch.Tensor, ws: torch.Tensor, w_avg: torch.Tensor,
                  active_layers: int | None = None, landmarks: torch.Tensor | None = None,
@@ -81,13 +101,17 @@ class ReconstructionObjective:
             hard = hardest_pixels(error, self.hard_fraction).mean()
             values["hard_pixels"] = float(hard.detach())
             loss = loss + self.hard_pixels * hard
-        if self.mouth > 0:
-            if landmarks is None:
-                raise ValueError("the mouth term needs the frames' landmarks")
-            mask = landmark_box_mask(landmarks, MOUTH_POINTS, tuple(images.shape[-2:]), self.mouth_margin, landmark_size)
-            mouth = masked_l1(error, mask).mean()
-            values["mouth_l1"] = float(mouth.detach())
-            loss = loss + self.mouth * mouth
+        if self.regions and landmarks is None:
+            raise ValueError("the mouth and eyes terms need the frames' landmarks")
+        for name, points, weight in self.regions:
+            mask = landmark_box_mask(landmarks, points, tuple(images.shape[-2:]), self.region_margin, landmark_size)
+            region = masked_l1(error, mask).mean()
+            values[f"{name}_l1"] = float(region.detach())
+            loss = loss + weight * region
+        if self.readings_oracle is not None:
+            readings = reading_error(self.readings_oracle, reconstruction, images, self.readings_factors)
+            values["readings"] = float(readings.detach())
+            loss = loss + self.readings * readings
         if self.perceptual is not None:
             perceptual = self.perceptual(reconstruction, images).mean()
             values[self.perceptual.kind] = float(perceptual.detach())
@@ -102,6 +126,29 @@ class ReconstructionObjective:
             loss = loss + self.delta * delta
         values["psnr"] = float(psnr(reconstruction.detach().clamp(-1, 1), images).mean())
         return loss, values
+
+
+def load_frozen_oracle(path: str) -> nn.Module:
+    """The ``oracle`` component of the checkpoint at ``path``, in eval mode with no gradients of its own."""
+    if not path or not Path(path).is_file():
+        raise StyleTalkerError(f"readings_oracle {path!r}: the readings term needs a factor-oracle checkpoint; "
+                               "train one with `styletalker train recipes/oracle_synthetic_loss.toml`")
+    from styletalker_core.checkpoint import load_checkpoint
+
+    return load_checkpoint(path, roles=["oracle"])["oracle"].eval().requires_grad_(False)
+
+
+def reading_error(oracle: nn.Module, reconstruction: torch.Tensor, images: torch.Tensor,
+                  factors: Sequence[str]) -> torch.Tensor:
+    """Mean over ``factors`` and images of (oracle reading of the reconstruction - reading of the
+    image)^2; reconstruction, images [b, 3, h, w] in [-1, 1] -> []. Gradients reach the reconstruction only."""
+    with torch.no_grad():
+        targets = oracle(images)
+    readings = oracle(reconstruction)
+    missing = [name for name in factors if name not in readings]
+    if missing:
+        raise StyleTalkerError(f"readings_factors {missing}: the oracle reads {sorted(readings)}")
+    return torch.stack([(readings[name] - targets[name]).pow(2).mean() for name in factors]).mean()
 
 
 def hardest_pixels(error: torch.Tensor, fraction: float) -> torch.Tensor:

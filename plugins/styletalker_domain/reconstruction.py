@@ -25,7 +25,7 @@ from styletalker_domain.clock import ResourceClock
 from styletalker_domain.evaluation import load_oracle, reconstruction_report
 from styletalker_domain.factors import FactorProbe, factor_targets, label_statistics
 from styletalker_domain.frames import dataset_images, images_of, landmarks_of
-from styletalker_domain.objective import ReconstructionObjective, progressive_stage
+from styletalker_domain.objective import DEFAULT_READINGS, ReconstructionObjective, progressive_stage
 
 LOG = logging.getLogger(__name__)
 DEFAULT_FACTORS = ("mouth_open", "mouth_width", "eye_open")
@@ -47,6 +47,10 @@ class ReconstructionStage(TrainingStage):
         hard_fraction: float = 0.03,
         mouth: float = 0.0,
         mouth_margin: float = REGION_MARGIN,
+        eyes: float = 0.0,
+        readings: float = 0.0,
+        readings_oracle: str = "",
+        readings_factors: list[str] | None = None,
         factors: float = 0.0,
         factor_labels: list[str] | None = None,
         perceptual: float = 0.5,
@@ -64,7 +68,9 @@ class ReconstructionStage(TrainingStage):
         ood_margin_db: float = 3.0,
     ) -> None:
         self.objective_options = dict(l1=l1, edges=edges, detail=detail, hard_pixels=hard_pixels,
-                                      hard_fraction=hard_fraction, mouth=mouth, mouth_margin=mouth_margin, perceptual=perceptual, latent=latent, delta=delta,
+                                      hard_fraction=hard_fraction, mouth=mouth, mouth_margin=mouth_margin, eyes=eyes,
+                                      readings=readings, readings_oracle=readings_oracle,
+                                      readings_factors=readings_factors or DEFAULT_READINGS, perceptual=perceptual, latent=latent, delta=delta,
                                       delta_norm=delta_norm, perceptual_kind=perceptual_kind, lpips_weights=lpips_weights)
         self.factors = factors
         self.factor_labels = list(factor_labels or DEFAULT_FACTORS)
