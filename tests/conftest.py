@@ -156,3 +156,26 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def oracle_file(tmp_path: Path) -> Callable[[int], Path]:
+    """Writes a small untrained ``synthetic_factors`` oracle (resolution r) to a checkpoint and returns
+    its path. Its batch-norm statistics come from random images, so its readings vary with the image."""
+
+    def make(resolution: int = 16) -> Path:
+        from styletalker_core.checkpoint import save_checkpoint
+        from styletalker_core.plugins import get_registries
+        from styletalker_core.registry import ComponentSpec, build_component
+
+        torch.manual_seed(0)
+        options = {"resolution": resolution, "channels": 4, "hidden": 16}
+        oracle = build_component(get_registries(), "oracle", ComponentSpec("synthetic_factors", options))
+        for layer in oracle.modules():
+            if isinstance(layer, nn.BatchNorm2d):
+                layer.momentum = None  # a cumulative average over the calibration batch
+        with torch.no_grad():
+            oracle.train()(torch.rand(64, 3, resolution, resolution) * 2 - 1)
+        return save_checkpoint(tmp_path / f"oracle_{resolution}.safetensors", {"oracle": oracle.eval()})
+
+    return make

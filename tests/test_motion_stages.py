@@ -103,6 +103,19 @@ def test_region_terms_weight_the_lip_and_eye_landmark_boxes(registries, data_roo
         train_recipe(structure(spec, registries), registries)
 
 
+def test_readings_term_reads_the_rendered_frames_through_a_frozen_oracle(registries, data_root, tmp_path, oracle_file):
+    path = oracle_file(16)
+    stages = {"main": {**MAIN, "steps": 2, "sync_weight": 0.0, "readings_weight": 5.0, "readings_oracle": str(path),
+                       "readings_factors": ["eye_open"], "eval_clips": 0}}
+    result = train_recipe(structure(recipe(data_root, tmp_path / "run", stages), registries), registries)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all(record["readings"] > 0 for record in records)
+    assert "oracle" not in read_metadata(result.stages[0].checkpoint)["components"]  # a loss, not an output
+    stages["main"]["readings_oracle"] = str(tmp_path / "absent.safetensors")
+    with pytest.raises(StyleTalkerError, match="readings_oracle '.*absent.safetensors': the readings term needs"):
+        train_recipe(structure(recipe(data_root, tmp_path / "absent", stages), registries), registries)
+
+
 def test_lip_warmup_leaves_the_motion_path_out_first(registries, data_root, tmp_path):
     stages = {"main": {**MAIN, "steps": 4, "sync_weight": 0.0, "lip_warmup_steps": 2, "kl_warmup_steps": 2,
                        "eval_clips": 0}}

@@ -23,14 +23,14 @@ from torch.utils.data import Dataset
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.interfaces.generator import Generator
 from styletalker_core.interfaces.stage import TrainingStage
-from styletalker_core.losses import REGION_MARGIN
+from styletalker_core.losses import DEFAULT_READINGS, REGION_MARGIN
 from styletalker_core.train.context import StageContext
 from styletalker_domain.clock import ResourceClock
 from styletalker_domain.evaluation import batched, load_oracle, reconstruction_numbers
 from styletalker_domain.factors import label_rows
 from styletalker_domain.frames import images_of, landmarks_of
 from styletalker_domain.label_codes import DEFAULT_LABELS, LabelMapper, build_label_mapper
-from styletalker_domain.objective import DEFAULT_READINGS, ReconstructionObjective
+from styletalker_domain.objective import ReconstructionObjective
 
 LOG = logging.getLogger(__name__)
 

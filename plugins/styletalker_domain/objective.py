@@ -12,10 +12,8 @@ mining over pixels) puts the gradient where the reconstruction is still wrong: o
 is right, that is a feature the generator does not draw yet, such as an open mouth. The mouth
 term needs the frames' 68 landmarks: its box (grown by ``mouth_margin`` of its size on each side)
 holds a few percent of a 64 px face, so without it the lips get a few percent of the gradient.
-The readings term asks a frozen factor oracle (a network that reads mouth and eye openness from
-a frame) to read the same openness from the reconstruction as from the target: a pixel loss
-pays little for a mouth drawn a bit too small, a reading of its openness pays in proportion.
-Use a different oracle from the one that scores the result (recipes/oracle_synthetic_loss.toml).
+The readings term asks a frozen factor oracle to read the same mouth and eye openness from the
+reconstruction as from the target (styletalker_core.losses.readings says why).
 P is LPIPS when weights are given, else MS-SSIM (styletalker_core.losses). Axis letters:
 b batch, l W+ layers, w latent width.
 """
@@ -23,16 +21,13 @@ b batch, l W+ layers, w latent width.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Literal
 
 import torch
-from torch import nn
-
-from styletalker_core.errors import StyleTalkerError
 
 from styletalker_core.interfaces.image_encoder import psnr
 from styletalker_core.losses import (
+    DEFAULT_READINGS,
     EYE_POINTS,
     MOUTH_POINTS,
     REGION_MARGIN,
@@ -42,10 +37,10 @@ from styletalker_core.losses import (
     gradient_l1,
     landmark_box_mask,
     latent_distance,
+    load_frozen_oracle,
     masked_l1,
+    reading_error,
 )
-
-DEFAULT_READINGS = ("mouth_open", "eye_open")
 
 
 class ReconstructionObjective:
@@ -126,29 +121,6 @@ class ReconstructionObjective:
             loss = loss + self.delta * delta
         values["psnr"] = float(psnr(reconstruction.detach().clamp(-1, 1), images).mean())
         return loss, values
-
-
-def load_frozen_oracle(path: str) -> nn.Module:
-    """The ``oracle`` component of the checkpoint at ``path``, in eval mode with no gradients of its own."""
-    if not path or not Path(path).is_file():
-        raise StyleTalkerError(f"readings_oracle {path!r}: the readings term needs a factor-oracle checkpoint; "
-                               "train one with `styletalker train recipes/oracle_synthetic_loss.toml`")
-    from styletalker_core.checkpoint import load_checkpoint
-
-    return load_checkpoint(path, roles=["oracle"])["oracle"].eval().requires_grad_(False)
-
-
-def reading_error(oracle: nn.Module, reconstruction: torch.Tensor, images: torch.Tensor,
-                  factors: Sequence[str]) -> torch.Tensor:
-    """Mean over ``factors`` and images of (oracle reading of the reconstruction - reading of the
-    image)^2; reconstruction, images [b, 3, h, w] in [-1, 1] -> []. Gradients reach the reconstruction only."""
-    with torch.no_grad():
-        targets = oracle(images)
-    readings = oracle(reconstruction)
-    missing = [name for name in factors if name not in readings]
-    if missing:
-        raise StyleTalkerError(f"readings_factors {missing}: the oracle reads {sorted(readings)}")
-    return torch.stack([(readings[name] - targets[name]).pow(2).mean() for name in factors]).mean()
 
 
 def hardest_pixels(error: torch.Tensor, fraction: float) -> torch.Tensor:

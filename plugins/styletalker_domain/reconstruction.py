@@ -19,13 +19,13 @@ from torch.utils.data import Dataset
 from styletalker_core.interfaces.generator import Generator
 from styletalker_core.interfaces.image_encoder import ImageEncoder, threshold_from_heldout
 from styletalker_core.interfaces.stage import TrainingStage
-from styletalker_core.losses import REGION_MARGIN
+from styletalker_core.losses import DEFAULT_READINGS, REGION_MARGIN
 from styletalker_core.train.context import StageContext
 from styletalker_domain.clock import ResourceClock
 from styletalker_domain.evaluation import load_oracle, reconstruction_report
 from styletalker_domain.factors import FactorProbe, factor_targets, label_statistics
 from styletalker_domain.frames import dataset_images, images_of, landmarks_of
-from styletalker_domain.objective import DEFAULT_READINGS, ReconstructionObjective, progressive_stage
+from styletalker_domain.objective import ReconstructionObjective, progressive_stage
 
 LOG = logging.getLogger(__name__)
 DEFAULT_FACTORS = ("mouth_open", "mouth_width", "eye_open")
