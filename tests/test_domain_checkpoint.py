@@ -1,11 +1,9 @@
 """The shipped synthetic-domain generator + encoder (checkpoints/synthetic_64_domain.safetensors)
 reproduce their held-out numbers on freshly generated held-out clips: PSNR >= 28 dB, and the
-factor oracle reads the same pose from reconstruction and input (R^2 >= 0.9). The issue's target
-for mouth and eye openness (R^2 >= 0.9) is NOT met by this checkpoint: it draws both, but opens
-them a little less than the frames do (R^2 0.66 and 0.78 on these clips, docs/domain_pretraining.md);
-that test is a strict expected failure, so it turns red when a better checkpoint meets the
-target, and a floor below it catches a regression. Also: the file is small float16, and an
-out-of-domain reference triggers the warning."""
+factor oracle (the scoring one, not the one the training's readings term used) reads the same
+pose, mouth openness and eye openness from reconstruction and input (R^2 >= 0.9; measured on
+these clips 0.919 / 0.929 / 0.909, 0.923, 0.946, docs/domain_pretraining.md). Also: the file is
+small float16, and an out-of-domain reference triggers the warning."""
 
 from __future__ import annotations
 
@@ -96,13 +94,6 @@ def test_oracle_reads_the_same_pose_from_reconstructions(agreement):
         assert agreement[f"r2_{name}"] >= 0.9, f"oracle R^2 of {name}: {agreement[f'r2_{name}']:.3f}"
 
 
-def test_mouth_and_eye_openness_follow_the_frames(agreement):
-    """What the shipped checkpoint reaches (0.66 and 0.78): a floor, not the issue's target."""
-    assert agreement["r2_mouth_open"] >= 0.6 and agreement["r2_eye_open"] >= 0.7, agreement
-
-
-@pytest.mark.xfail(strict=True, reason="known gap: the shipped domain checkpoint draws mouth and eyes opening "
-                                       "less than the frames do (docs/domain_pretraining.md)")
 def test_oracle_reads_the_same_mouth_and_eye_openness_from_reconstructions(agreement):
     for name in EXPRESSION:
         assert agreement[f"r2_{name}"] >= 0.9, f"oracle R^2 of {name}: {agreement[f'r2_{name}']:.3f}"
