@@ -17,26 +17,18 @@ path is looked up from the working directory, then from the project folder.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.interfaces import FactorOracle, Metric
 from styletalker_core.interfaces.metric import EvalItem
+from styletalker_core.losses import resolve_oracle_path
 from styletalker_synthetic.evaluation import blink_counts, closed_runs, f1, read_factors
 
 DEFAULT_ORACLE = "checkpoints/oracle_synthetic.safetensors"
 MAX_LAG = 5
 POSE = ("yaw", "pitch", "roll")
-
-
-def resolve_oracle_path(path: str) -> Path:
-    candidate = Path(path)
-    if candidate.is_file() or candidate.is_absolute():
-        return candidate
-    return Path(__file__).resolve().parents[2] / candidate
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
