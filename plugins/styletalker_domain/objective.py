@@ -10,7 +10,7 @@ m = 1 + detail * (local high-pass energy of x) weights eyes, lips and outlines (
 detail = 0; styletalker_core.losses.detail_weights). The hard-pixel term (online hard example
 mining over pixels) puts the gradient where the reconstruction is still wrong: once the face
 is right, that is a feature the generator does not draw yet, such as an open mouth. The mouth
-term needs the frames' 68 landmarks: its box (grown by ``mouth_margin`` of its size on each side)
+term needs the frames' 68 landmarks: its box (grown by ``mouth_margin`` of its size on each side, as is the eyes' box)
 holds a few percent of a 64 px face, so without it the lips get a few percent of the gradient.
 The readings term asks a frozen factor oracle to read the same mouth and eye openness from the
 reconstruction as from the target (styletalker_core.losses.readings says why).
