@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from styletalker_core.interfaces.image_encoder import psnr
+from styletalker_core.losses import load_oracle_checkpoint
+from styletalker_core.paths import find_project_file
 
 LOG = logging.getLogger(__name__)
 # Factors whose agreement the issue's target names (the oracle may read more); pose is either
@@ -68,15 +69,15 @@ def oracle_agreement(oracle: nn.Module, inputs: torch.Tensor, outputs: torch.Ten
 
 
 def load_oracle(path: str, device: torch.device) -> nn.Module | None:
-    """The ``oracle`` component of the checkpoint at ``path``; None (with a log line) when the file is absent."""
+    """The frozen ``oracle`` component of the checkpoint at ``path`` (relative paths also looked up
+    from the project folder); None (with a log line) when the file is absent."""
     if not path:
         return None
-    if not Path(path).is_file():
+    found = find_project_file(path)
+    if not found.is_file():
         LOG.warning("oracle checkpoint %s not found: held-out oracle R^2 is not reported", path)
         return None
-    from styletalker_core.checkpoint import load_checkpoint
-
-    return load_checkpoint(path, roles=["oracle"])["oracle"].to(device).eval()
+    return load_oracle_checkpoint(found).to(device)
 
 
 @torch.no_grad()

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.interfaces.generator import Generator
 from styletalker_core.interfaces.stage import TrainingStage
-from styletalker_core.losses import DEFAULT_READINGS, REGION_MARGIN
+from styletalker_core.losses import REGION_MARGIN
 from styletalker_core.train.context import StageContext
 from styletalker_domain.clock import ResourceClock
 from styletalker_domain.evaluation import batched, load_oracle, reconstruction_numbers
@@ -75,7 +75,7 @@ class LabelRenderStage(TrainingStage):
         self.objective_options = dict(l1=l1, edges=edges, detail=detail, hard_pixels=hard_pixels,
                                       hard_fraction=hard_fraction, mouth=mouth, mouth_margin=mouth_margin, eyes=eyes,
                                       readings=readings, readings_oracle=readings_oracle,
-                                      readings_factors=readings_factors or DEFAULT_READINGS,
+                                      readings_factors=readings_factors,
                                       perceptual=perceptual, perceptual_kind=perceptual_kind,
                                       lpips_weights=lpips_weights, latent=latent, delta=delta)
         self.eval_items, self.eval_batch, self.oracle_path = eval_items, eval_batch, oracle

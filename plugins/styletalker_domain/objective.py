@@ -28,8 +28,6 @@ import torch
 from styletalker_core.interfaces.image_encoder import psnr
 from styletalker_core.losses import (
     DEFAULT_READINGS,
-    EYE_POINTS,
-    MOUTH_POINTS,
     REGION_MARGIN,
     build_perceptual_loss,
     delta_regularisation,
@@ -40,6 +38,7 @@ from styletalker_core.losses import (
     load_frozen_oracle,
     masked_l1,
     reading_error,
+    weighted_regions,
 )
 
 
@@ -51,15 +50,14 @@ class ReconstructionObjective:
                  edges: float = 0.0, detail: float = 0.0, hard_pixels: float = 0.0, hard_fraction: float = 0.03,
                  mouth: float = 0.0, mouth_margin: float = REGION_MARGIN, eyes: float = 0.0,
                  readings: float = 0.0, readings_oracle: str = "",
-                 readings_factors: Sequence[str] = DEFAULT_READINGS) -> None:
+                 readings_factors: Sequence[str] | None = None) -> None:
         self.l1, self.perceptual_weight, self.latent, self.delta, self.delta_norm = l1, perceptual, latent, delta, delta_norm
         self.edges, self.detail = edges, detail
-        self.regions = [(name, points, weight) for name, points, weight in
-                        (("mouth", MOUTH_POINTS, mouth), ("eyes", EYE_POINTS, eyes)) if weight > 0]
+        self.regions = weighted_regions(mouth, eyes)
         self.region_margin = mouth_margin
         self.hard_pixels, self.hard_fraction = hard_pixels, hard_fraction
         self.perceptual = build_perceptual_loss(perceptual_kind, lpips_weights or None) if perceptual > 0 else None
-        self.readings, self.readings_factors = readings, tuple(readings_factors)
+        self.readings, self.readings_factors = readings, tuple(readings_factors or DEFAULT_READINGS)
         self.readings_oracle = load_frozen_oracle(readings_oracle) if readings > 0 else None
 
     def to(self, device: torch.device) -> ReconstructionObjective:

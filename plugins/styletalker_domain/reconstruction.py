@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 from styletalker_core.interfaces.generator import Generator
 from styletalker_core.interfaces.image_encoder import ImageEncoder, threshold_from_heldout
 from styletalker_core.interfaces.stage import TrainingStage
-from styletalker_core.losses import DEFAULT_READINGS, REGION_MARGIN
+from styletalker_core.losses import REGION_MARGIN
 from styletalker_core.train.context import StageContext
 from styletalker_domain.clock import ResourceClock
 from styletalker_domain.evaluation import load_oracle, reconstruction_report
@@ -70,7 +70,7 @@ class ReconstructionStage(TrainingStage):
         self.objective_options = dict(l1=l1, edges=edges, detail=detail, hard_pixels=hard_pixels,
                                       hard_fraction=hard_fraction, mouth=mouth, mouth_margin=mouth_margin, eyes=eyes,
                                       readings=readings, readings_oracle=readings_oracle,
-                                      readings_factors=readings_factors or DEFAULT_READINGS, perceptual=perceptual, latent=latent, delta=delta,
+                                      readings_factors=readings_factors, perceptual=perceptual, latent=latent, delta=delta,
                                       delta_norm=delta_norm, perceptual_kind=perceptual_kind, lpips_weights=lpips_weights)
         self.factors = factors
         self.factor_labels = list(factor_labels or DEFAULT_FACTORS)

@@ -12,8 +12,6 @@ from torch.utils.data import Dataset
 from styletalker_core.interfaces.stage import OptimizerGroup, Phase, TrainingStage
 from styletalker_core.losses import (
     DEFAULT_READINGS,
-    EYE_POINTS,
-    MOUTH_POINTS,
     REGION_MARGIN,
     build_perceptual_loss,
     landmark_box_mask,
@@ -21,6 +19,7 @@ from styletalker_core.losses import (
     masked_l1,
     reading_error,
     require_landmarks,
+    weighted_regions,
 )
 from styletalker_core.model import TalkingHead, motion_kl, sync_loss
 from styletalker_motion.assembly import talking_head_from_context
@@ -89,8 +88,7 @@ class StyleTalkerMainStage(TrainingStage):
         self.rec_weight, self.perceptual_weight, self.latent_weight = rec_weight, perceptual_weight, latent_weight
         self.perceptual_kind, self.lpips_weights = perceptual, lpips_weights
         self.sync_weight, self.sync_max_offset = sync_weight, sync_max_offset
-        self.regions = {name: (points, weight) for name, points, weight in
-                        (("mouth", MOUTH_POINTS, mouth_weight), ("eyes", EYE_POINTS, eyes_weight)) if weight > 0}
+        self.regions = weighted_regions(mouth_weight, eyes_weight)
         self.readings_weight, self.readings_oracle_path = readings_weight, readings_oracle
         self.readings_factors = tuple(readings_factors or DEFAULT_READINGS)
         self.kl_weight, self.kl_warmup_steps = kl_weight, kl_warmup_steps
@@ -198,7 +196,7 @@ class StyleTalkerMainStage(TrainingStage):
             l1 = error.mean()
             total = total + self.rec_weight * l1
             values["l1"] = float(l1.detach())
-            for name, (points, weight) in self.regions.items():
+            for name, points, weight in self.regions:
                 region = masked_l1(error, self._region_mask(batch, points, first, count, fake.shape[-2:])).mean()
                 total = total + weight * region
                 values[f"{name}_l1"] = float(region.detach())

@@ -23,7 +23,8 @@ import torch
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.interfaces import FactorOracle, Metric
 from styletalker_core.interfaces.metric import EvalItem
-from styletalker_core.losses import resolve_oracle_path
+from styletalker_core.losses import load_oracle_checkpoint
+from styletalker_core.paths import find_project_file
 from styletalker_synthetic.evaluation import blink_counts, closed_runs, f1, read_factors
 
 DEFAULT_ORACLE = "checkpoints/oracle_synthetic.safetensors"
@@ -82,15 +83,13 @@ class _OracleMetric(Metric):
 
     def oracle(self) -> FactorOracle:
         if self._oracle is None:
-            from styletalker_core.checkpoint import load_checkpoint
-
-            path = resolve_oracle_path(self.oracle_path)
+            path = find_project_file(self.oracle_path)
             if not path.is_file():
                 raise StyleTalkerError(
                     f"oracle checkpoint {self.oracle_path!r} not found; train it with "
                     "`styletalker train recipes/oracle_synthetic.toml` or set the metric's oracle option"
                 )
-            self._oracle = load_checkpoint(path, roles=["oracle"])["oracle"].eval()
+            self._oracle = load_oracle_checkpoint(path)
         return self._oracle
 
     def read(self, frames: torch.Tensor) -> dict[str, np.ndarray]:

@@ -17,29 +17,26 @@ import torch
 from torch import nn
 
 from styletalker_core.errors import StyleTalkerError
+from styletalker_core.paths import find_project_file
 
 DEFAULT_READINGS = ("mouth_open", "eye_open")
-PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the folder holding styletalker_core and checkpoints/
 
 
-def resolve_oracle_path(path: str) -> Path:
-    """An oracle checkpoint's path: as given when it exists there (or is absolute), else relative to
-    the project folder, so that recipes naming checkpoints/... work from any working directory."""
-    candidate = Path(path)
-    if candidate.is_file() or candidate.is_absolute():
-        return candidate
-    return PROJECT_ROOT / candidate
-
-
-def load_frozen_oracle(path: str, option: str = "readings_oracle") -> nn.Module:
-    """The ``oracle`` component of the checkpoint at ``path`` (see :func:`resolve_oracle_path`), in
-    eval mode with no gradients of its own; a clear error naming ``option`` when the file is missing."""
-    if not path or not resolve_oracle_path(path).is_file():
-        raise StyleTalkerError(f"{option} {path!r}: the readings term needs a factor-oracle checkpoint; "
+def load_frozen_oracle(path: str) -> nn.Module:
+    """The ``oracle`` component of the checkpoint at ``path`` (relative paths also looked up from the
+    project folder), in eval mode with no gradients of its own; a clear error when it is missing."""
+    found = find_project_file(path) if path else None
+    if found is None or not found.is_file():
+        raise StyleTalkerError(f"readings_oracle {path!r}: the readings term needs a factor-oracle checkpoint; "
                                "train one with `styletalker train recipes/oracle_synthetic_loss.toml`")
+    return load_oracle_checkpoint(found)
+
+
+def load_oracle_checkpoint(path: Path) -> nn.Module:
+    """The ``oracle`` component of an existing checkpoint file, frozen: eval mode, no gradients."""
     from styletalker_core.checkpoint import load_checkpoint
 
-    return load_checkpoint(resolve_oracle_path(path), roles=["oracle"])["oracle"].eval().requires_grad_(False)
+    return load_checkpoint(path, roles=["oracle"])["oracle"].eval().requires_grad_(False)
 
 
 def reading_error(oracle: nn.Module, generated: torch.Tensor, targets: torch.Tensor,

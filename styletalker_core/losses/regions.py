@@ -20,6 +20,12 @@ EYE_POINTS = slice(36, 48)  # both eyes' contours (one box spanning the two)
 REGION_MARGIN = 0.25  # a region's box grows by this share of its size on every side (lips: chin, cheeks)
 
 
+def weighted_regions(mouth: float, eyes: float) -> list[tuple[str, slice, float]]:
+    """(name, landmark points, weight) of the region terms with a positive weight: "mouth", "eyes"."""
+    return [(name, points, weight) for name, points, weight in
+            (("mouth", MOUTH_POINTS, mouth), ("eyes", EYE_POINTS, eyes)) if weight > 0]
+
+
 def require_landmarks(batch: dict[str, Any], needed_by: str, otherwise: str = "") -> torch.Tensor:
     """batch["landmarks"] ([b, t, 68, 2] or [b, 68, 2]); a clear error naming ``needed_by`` when the
     dataset does not serve them (``otherwise``: the alternative to suggest)."""

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from styletalker_core.errors import RecipeError
+from styletalker_core.paths import PROJECT_ROOT
 
-PROJECT_RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+PROJECT_RECIPES = PROJECT_ROOT / "recipes"
 
 
 def recipe_dirs() -> list[Path]:

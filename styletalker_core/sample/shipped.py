@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from styletalker_core.errors import StyleTalkerError
+from styletalker_core.paths import PROJECT_ROOT
 
 DEFAULT_MODEL = Path("checkpoints/synthetic_64_model.safetensors")
 MODEL_RECIPE = Path("recipes/synthetic_64.toml")
@@ -22,7 +23,7 @@ MAKE_ASSETS = "python tools/make_demo_assets.py"
 
 def project_root() -> Path:
     """The project folder: the parent of the ``styletalker_core`` package."""
-    return Path(__file__).resolve().parents[2]
+    return PROJECT_ROOT
 
 
 def default_model() -> Path:
