@@ -32,14 +32,22 @@ def list_recipes() -> list[Path]:
     return [found[name] for name in sorted(found)]
 
 
+def is_file(path: Path) -> bool:
+    """``path.is_file()``, False also for names the file system refuses (too long, NUL bytes)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def find_recipe(reference: str | Path) -> Path:
     """A recipe path from a path or a bare name (``synthetic_64``)."""
     path = Path(reference)
-    if path.is_file():
+    if is_file(path):
         return path
     for folder in recipe_dirs():
         candidate = folder / (path.name if path.suffix == ".toml" else f"{path.name}.toml")
-        if candidate.is_file():
+        if path.name and is_file(candidate):
             return candidate
     names = ", ".join(p.stem for p in list_recipes()) or "none found"
     raise RecipeError(str(reference), [f"no such recipe file; known recipes: {names}"])
@@ -51,6 +59,10 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as error:
         raise RecipeError(str(path), [f"not valid TOML: {error}"]) from None
+    except UnicodeDecodeError as error:
+        raise RecipeError(str(path), [f"not valid TOML: not UTF-8 text (byte {error.start})"]) from None
+    except RecursionError:
+        raise RecipeError(str(path), ["not valid TOML: arrays or tables nested too deeply"]) from None
     except OSError as error:
         raise RecipeError(str(path), [f"cannot read: {error.strerror}"]) from None
 
@@ -79,7 +91,7 @@ def load_raw(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     if not isinstance(parent, str):
         raise RecipeError(str(path), [f"extends: expected a path string, got {parent!r}"])
     parent_path = (path.parent / parent) if not Path(parent).is_absolute() else Path(parent)
-    if not parent_path.is_file():
+    if not is_file(parent_path):
         raise RecipeError(str(path), [f"extends: {parent} not found next to {path.name}"])
     return deep_merge(load_raw(parent_path, (*_chain, path)), raw)
 

@@ -20,7 +20,7 @@ LrSchedule = Literal["constant", "cosine", "warmup_cosine"]
 
 
 def _device(instance: Any, attribute: attrs.Attribute, value: str) -> None:
-    if value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
+    if value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isascii() and value[5:].isdigit()):
         return
     raise ValueError(f"expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {value!r}")
 

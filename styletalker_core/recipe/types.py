@@ -100,6 +100,8 @@ def check_value(value: Any, annotation: Any, path: str) -> list[str]:
     if annotation is int:
         return [] if isinstance(value, int) and not isinstance(value, bool) else wrong
     if annotation is float:
+        if isinstance(value, int) and not isinstance(value, bool) and not _fits_float(value):
+            return [f"{path}: {value} is too large for a number"]
         return [] if isinstance(value, (int, float)) and not isinstance(value, bool) else wrong
     if annotation in (str, pathlib.Path):
         return [] if isinstance(value, str) else wrong
@@ -135,6 +137,14 @@ def check_value(value: Any, annotation: Any, path: str) -> list[str]:
     return []
 
 
+def _fits_float(value: int) -> bool:
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
+
+
 def convert_text(text: str, annotation: Any) -> Any:
     """Turn command-line text into a value for ``annotation``.
 
@@ -158,11 +168,11 @@ def convert_text(text: str, annotation: Any) -> Any:
         return text
     try:
         value = tomllib.loads(f"value = {text}")["value"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):  # RecursionError: brackets nested too deeply
         return text
     number_only = annotation is float or (
         origin in (Union, types.UnionType) and [a for a in args if a is not _NONE_TYPE] == [float]
     )
-    if number_only and isinstance(value, int) and not isinstance(value, bool):
+    if number_only and isinstance(value, int) and not isinstance(value, bool) and _fits_float(value):
         return float(value)  # "--set lr=1" on a float field gives 1.0, not the integer 1
     return value

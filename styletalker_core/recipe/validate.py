@@ -44,6 +44,11 @@ def _join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else key
 
 
+def _list_index(part: str) -> int | None:
+    """The list index a path segment names (ASCII digits only), else None."""
+    return int(part) if part.isascii() and part.isdigit() else None
+
+
 def _strip_optional(annotation: Any) -> Any:
     args = typing.get_args(annotation)
     if type(None) in args:
@@ -117,6 +122,9 @@ class _Validator:
         if not isinstance(table, dict) or not isinstance(table.get("name"), str):
             self.problems.append(f"{path}: expected a component table with a string 'name', got {table!r}")
             return
+        if not isinstance(kind, str):
+            self.problems.append(f"{_join(path, 'kind')}: expected a kind name string, got {kind!r}")
+            return
         if kind not in KINDS:
             self.problems.append(f"{_join(path, 'kind')}: unknown component kind {kind!r}; " + suggest(kind, list(KINDS), "kinds"))
             return
@@ -178,7 +186,7 @@ def validate_raw(raw: dict[str, Any], registries: Registries) -> list[str]:
 def _component_entry(table: Any, kind: str, registries: Registries) -> Any:
     if isinstance(table, dict) and isinstance(table.get("name"), str):
         kind = table.get("kind", kind)
-        if kind in KINDS and table["name"] in registries[kind]:
+        if isinstance(kind, str) and kind in KINDS and table["name"] in registries[kind]:
             return registries[kind].get(table["name"])
     return None
 
@@ -190,7 +198,8 @@ def annotation_at(raw: dict[str, Any], parts: list[str], registries: Registries)
     path = ""
     component_kind: str | None = None
     for part in parts:
-        key: str | int = int(part) if part.isdigit() else part
+        index = _list_index(part)
+        key: str | int = part if index is None else index
         child = node.get(key) if isinstance(node, dict) else (
             node[key] if isinstance(node, list) and isinstance(key, int) and key < len(node) else None
         )
@@ -224,6 +233,7 @@ def annotation_at(raw: dict[str, Any], parts: list[str], registries: Registries)
             component_kind = COMPONENT_FIELDS[path]
         elif path.startswith("model.") and path.count(".") == 1:
             component_kind = child.get("kind", part) if isinstance(child, dict) else part
+            component_kind = component_kind if isinstance(component_kind, str) else part
         elif any(path.startswith(f"{prefix}[") for prefix in COMPONENT_LIST_FIELDS) and isinstance(key, int):
             component_kind = COMPONENT_LIST_FIELDS[path.rsplit("[", 1)[0]]
         node = child
@@ -237,18 +247,20 @@ def apply_override(raw: dict[str, Any], assignment: str, registries: Registries)
     node: Any = raw
     for depth, part in enumerate(parts[:-1]):
         if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
+            index = _list_index(part)
+            if index is None or index >= len(node):
                 raise RecipeError("--set", [f"{'.'.join(parts[:depth + 1])}: no list item {part}"])
-            node = node[int(part)]
-            continue
-        node = node.setdefault(part, {})
+            node = node[index]
+        else:
+            node = node.setdefault(part, {})
         if not isinstance(node, (dict, list)):
             raise RecipeError("--set", [f"{'.'.join(parts[:depth + 1])}: is a value, not a table"])
     last = parts[-1]
     if isinstance(node, list):
-        if not last.isdigit() or int(last) >= len(node):
+        index = _list_index(last)
+        if index is None or index >= len(node):
             raise RecipeError("--set", [f"{'.'.join(parts)}: no list item {last}"])
-        node[int(last)] = value
+        node[index] = value
     else:
         node[last] = value
 
@@ -287,7 +299,11 @@ def structure(raw: dict[str, Any], registries: Registries, source: str = "recipe
     problems = validate_raw(raw, registries)
     if problems:
         raise RecipeError(source, problems)
-    return CONVERTER.structure(raw, Recipe)
+    try:
+        return CONVERTER.structure(raw, Recipe)
+    except (cattrs.BaseValidationError, ValueError, TypeError, OverflowError) as error:
+        # The validator above should have reported it; never let a conversion error escape as a crash.
+        raise RecipeError(source, [f"cannot be built: {type(error).__name__}: {error}"]) from None
 
 
 def unstructure(recipe: Recipe) -> dict[str, Any]:
