@@ -71,6 +71,11 @@ def read_manifest(path: str | Path) -> list[dict[str, Any]]:
                 reader = csv.DictReader(handle)
                 rows = [dict(row) for row in reader]
                 columns = [name.strip() for name in reader.fieldnames or []]
+                for number, row in enumerate(rows, start=1):
+                    if None in row:  # DictReader puts cells beyond the header under the key None
+                        raise StyleTalkerError(
+                            f"manifest {path}: row {number} has {len(row[None])} cell(s) more than the header; "
+                            "quote paths that contain commas")
                 rows = [{(k or "").strip(): v for k, v in row.items()} for row in rows]
         elif suffix == ".json":
             rows = json.loads(path.read_text(encoding="utf-8"))
@@ -79,8 +84,11 @@ def read_manifest(path: str | Path) -> list[dict[str, Any]]:
             columns = sorted({key for row in rows for key in row})
         else:
             raise StyleTalkerError(f"manifest {path}: give a .csv or .json file")
-    except (UnicodeDecodeError, csv.Error, json.JSONDecodeError) as error:
+    except (UnicodeDecodeError, csv.Error, ValueError) as error:  # ValueError: JSONDecodeError, over-long integers
         raise StyleTalkerError(f"manifest {path}: cannot be parsed ({error}); see docs/sampling.md for the format") from None
+    except RecursionError:
+        raise StyleTalkerError(f"manifest {path}: cannot be parsed (lists or objects nested too deeply); "
+                               "see docs/sampling.md for the format") from None
     known = set(PATH_COLUMNS) | set(SETTING_NAMES)
     unknown = [name for name in columns if name not in known]
     if unknown:
@@ -106,9 +114,23 @@ def job_from_row(row: dict[str, Any], base: Path, defaults: SampleSettings, sour
             continue
         if not isinstance(value, str):
             raise StyleTalkerError(f"{source}: {name} {value!r}: give a path")
-        path = Path(value.strip()).expanduser()
+        if "\0" in value:
+            raise StyleTalkerError(f"{source}: {name} {value!r}: a path cannot contain a NUL character")
+        try:
+            path = Path(value.strip()).expanduser()
+        except RuntimeError:  # "~user" of an unknown user, or no home folder
+            raise StyleTalkerError(f"{source}: {name} {value!r}: '~' cannot be expanded here; give the full path") from None
+        if name == "out" and not path.name:
+            raise StyleTalkerError(f"{source}: out {value!r}: give a file name ending in .mp4")
         paths[name] = path if path.is_absolute() else base / path
-    settings = with_overrides(defaults, {k: v for k, v in row.items() if k in SETTING_NAMES}, source)
+    overrides = {k: v for k, v in row.items() if k in SETTING_NAMES}
+    for name, value in overrides.items():
+        if not isinstance(value, (str, int, float, bool, type(None))):  # JSON lists and objects
+            raise StyleTalkerError(f"{source}: {name} {value!r}: give a number, true/false or text, not a list or object")
+    try:
+        settings = with_overrides(defaults, overrides, source)
+    except (TypeError, ValueError, OverflowError) as error:  # a value the settings' checks did not expect
+        raise StyleTalkerError(f"{source}: {error}") from None
     return SampleJob(paths["image"], paths["audio"], paths["out"], paths["motion"], settings)
 
 
@@ -141,6 +163,9 @@ def run_manifest(
             outcome.result = sampler.run(outcome.job, overwrite=overwrite, progress=progress)
         except StyleTalkerError as error:
             outcome.error = str(error)
+        except OSError as error:  # the file system refused a row's path (name too long, no permission, ...)
+            name = f" {error.filename}" if error.filename else ""
+            outcome.error = f"{source}:{name}: {error.strerror or error}; check the row's paths"
         except Exception as error:  # noqa: BLE001 - a bug on one row must not lose the other rows
             LOG.exception("%s failed", source)
             outcome.error = f"internal error: {type(error).__name__}: {error}"
