@@ -1,7 +1,8 @@
 """Builders of published checkpoint files in their original formats, for the converter tests.
 
 The original code cannot be imported here, so these write files with the same structure:
-- NVlabs network pickles: every network object is pickled through
+- NVlabs network pickles, with the attribute tree, class names, recorded kwargs and tensors
+  of NVIDIA's own networks taken from tests/reference/nvlabs: every network object is pickled through
   ``torch_utils.persistence._reconstruct_persistent_obj(meta)`` with meta = {type, version,
   module_src, class_name, state}, the state being the module's ``__dict__`` (parameters,
   buffers, child modules, ``_init_args``/``_init_kwargs``); configuration dicts are
@@ -15,6 +16,9 @@ Also plain reference forwards of both originals' semantics, written from their d
 from __future__ import annotations
 
 import argparse
+import copy
+import functools
+import json
 import math
 import pickle
 import sys
@@ -24,8 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 
 from styletalker_core.nn.reference import modulated_conv2d_reference, upfirdn2d_reference
 
@@ -121,104 +127,119 @@ def write_nvlabs_pickle(path: Path, networks: dict[str, Any], monkeypatch, marke
     return path
 
 
-# --- NVlabs StyleGAN2 -------------------------------------------------------------------------
+# --- NVlabs networks, built from NVIDIA's own facts ------------------------------------------
+#
+# The attribute tree (paths, class names), the top-level constructor kwargs, which tensors are
+# buffers, and the tensors themselves all come from tests/reference/nvlabs (produced by running
+# NVIDIA's networks; see its README and PROVENANCE). Nothing here is taken from this project's
+# own module names. Class names are the last part of NVIDIA's class paths: the pickles store
+# only that name (the classes are rebuilt from embedded source under generated module names).
 
-def _fc(in_features: int, out_features: int, bias_init: float = 0.0, lr: float = 1.0) -> Node:
-    return Node("FullyConnectedLayer", dict(in_features=in_features, out_features=out_features),
-                params={"weight": torch.randn(out_features, in_features) / lr,
-                        "bias": torch.randn(out_features) * 0.1 + bias_init},
-                attributes={"weight_gain": np.float64(lr / np.sqrt(in_features)), "bias_gain": lr})
-
-
-def nvlabs_filter() -> torch.Tensor:
-    f = torch.tensor([1.0, 3.0, 3.0, 1.0])
-    f2 = torch.outer(f, f)
-    return f2 / f2.sum()
+REFERENCE_DIR = Path(__file__).parent / "reference" / "nvlabs"
+REFERENCE_CONFIGS = ("sg2_64", "sg2ada_64", "sg2_64_cond", "sg3t_64", "sg3r_64")
 
 
-def nvlabs_mapping(z_dim: int, c_dim: int, w_dim: int, num_ws: int | None, layers: int, w_avg: bool = True) -> Node:
-    children = {}
-    if c_dim > 0:
-        children["embed"] = _fc(c_dim, w_dim)
-    features = [z_dim + (w_dim if c_dim else 0)] + [w_dim] * layers
-    for i in range(layers):
-        children[f"fc{i}"] = _fc(features[i], features[i + 1], lr=0.01)
-    buffers = {"w_avg": torch.randn(w_dim)} if w_avg else {}
-    return Node("MappingNetwork", dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=num_ws, num_layers=layers),
-                buffers=buffers, children=children)
+@functools.lru_cache(maxsize=None)
+def reference_facts(config: str) -> dict[str, Any]:
+    """The reference JSON of ``config`` (class paths, init_kwargs, module tree, keys, buffers)."""
+    return json.loads((REFERENCE_DIR / f"{config}.json").read_text())
 
 
-def nvlabs_stylegan2_generator(resolution=32, z_dim=16, w_dim=16, c_dim=0, channel_base=256, channel_max=16,
-                               mapping_layers=2, ada=True) -> Node:
-    """A StyleGAN2 G as stylegan2-ada-pytorch pickles it (synthesis_kwargs nested when ``ada``)."""
-    blocks = [4 * 2 ** i for i in range(int(math.log2(resolution)) - 1)]
-    channels = {r: min(channel_base // r, channel_max) for r in blocks}
-
-    def layer(cin, cout, res, up):
-        return Node("SynthesisLayer", dict(in_channels=cin, out_channels=cout, resolution=res, up=up),
-                    params={"weight": torch.randn(cout, cin, 3, 3), "noise_strength": torch.randn([]) * 0.1,
-                            "bias": torch.randn(cout) * 0.1},
-                    buffers={"resample_filter": nvlabs_filter(), "noise_const": torch.randn(res, res)},
-                    children={"affine": _fc(w_dim, cin, bias_init=1.0)})
-
-    synthesis_children = {}
-    for res in blocks:
-        children = {}
-        params = {}
-        if res == 4:
-            params["const"] = torch.randn(channels[4], 4, 4)
-        else:
-            children["conv0"] = layer(channels[res // 2], channels[res], res, 2)
-        children["conv1"] = layer(channels[res], channels[res], res, 1)
-        children["torgb"] = Node("ToRGBLayer", {}, params={"weight": torch.randn(3, channels[res], 1, 1),
-                                                           "bias": torch.randn(3) * 0.1},
-                                 children={"affine": _fc(w_dim, channels[res], bias_init=1.0)})
-        synthesis_children[f"b{res}"] = Node("SynthesisBlock", dict(resolution=res), params=params,
-                                             buffers={"resample_filter": nvlabs_filter()}, children=children)
-    num_ws = 2 * len(blocks)
-    synthesis_kwargs = dict(channel_base=channel_base, channel_max=channel_max, num_fp16_res=4, conv_clamp=None)
-    kwargs = dict(z_dim=z_dim, w_dim=w_dim, c_dim=c_dim, img_resolution=resolution, img_channels=3,
-                  mapping_kwargs=dict(num_layers=mapping_layers))
-    if ada:
-        kwargs["synthesis_kwargs"] = synthesis_kwargs
-    else:
-        kwargs.update(synthesis_kwargs, fused_modconv_default="inference_only")
-    return Node("Generator", kwargs, children={
-        "synthesis": Node("SynthesisNetwork", dict(w_dim=w_dim, img_resolution=resolution), children=synthesis_children),
-        "mapping": nvlabs_mapping(z_dim, c_dim, w_dim, num_ws, mapping_layers),
-    }, attributes={"num_ws": num_ws})
+def reference_tensors(config: str, part: str) -> dict[str, torch.Tensor]:
+    """``<config>_<part>.safetensors``: part is G, D, io, pert_params or pert_io."""
+    return load_file(str(REFERENCE_DIR / f"{config}_{part}.safetensors"))
 
 
-def _conv_layer(cin, cout, k, bias=True) -> Node:
-    params = {"weight": torch.randn(cout, cin, k, k)}
-    params["bias"] = torch.randn(cout) * 0.1 if bias else None
-    return Node("Conv2dLayer", dict(in_channels=cin, out_channels=cout, kernel_size=k), params=params,
-                buffers={"resample_filter": nvlabs_filter()},
-                attributes={"weight_gain": np.float64(1 / np.sqrt(cin * k * k)), "act_gain": np.float64(np.sqrt(2))})
+def reference_state(config: str, network: str, perturbed: bool = False) -> dict[str, torch.Tensor]:
+    """NVIDIA's ``G.state_dict()`` / ``D.state_dict()``; ``perturbed`` applies ``_pert_params``."""
+    state = reference_tensors(config, network)
+    if perturbed:
+        for key, value in reference_tensors(config, "pert_params").items():
+            if key.startswith(network + "."):
+                state[key[len(network) + 1:]] = value
+    return state
 
 
-def nvlabs_stylegan2_discriminator(resolution=32, c_dim=0, channel_base=256, channel_max=16) -> Node:
-    channels = {4 * 2 ** i: min(channel_base // (4 * 2 ** i), channel_max) for i in range(int(math.log2(resolution)) - 1)}
-    children = {}
-    for res in sorted((r for r in channels if r > 4), reverse=True):
-        tmp, out = channels[res], channels[res // 2]
-        block = {}
-        if res == resolution:
-            block["fromrgb"] = _conv_layer(3, tmp, 1)
-        block.update(conv0=_conv_layer(tmp, tmp, 3), conv1=_conv_layer(tmp, out, 3), skip=_conv_layer(tmp, out, 1, False))
-        children[f"b{res}"] = Node("DiscriminatorBlock", dict(resolution=res), buffers={"resample_filter": nvlabs_filter()},
-                                   children=block)
-    cmap = channels[4] if c_dim else 0
-    if c_dim:
-        children["mapping"] = nvlabs_mapping(0, c_dim, cmap, None, 8, w_avg=False)
-    c4 = channels[4]
-    children["epilogue"] = Node("DiscriminatorEpilogue", dict(in_channels=c4), children={
-        "mbstd": Node("MinibatchStdLayer", dict(group_size=4, num_channels=1)),
-        "conv": _conv_layer(c4 + 1, c4, 3), "fc": _fc(c4 * 16, c4), "out": _fc(c4, cmap or 1)})
-    kwargs = dict(c_dim=c_dim, img_resolution=resolution, img_channels=3, architecture="resnet",
-                  channel_base=channel_base, channel_max=channel_max, num_fp16_res=4, conv_clamp=256,
-                  block_kwargs={}, mapping_kwargs={}, epilogue_kwargs=dict(mbstd_group_size=4))
-    return Node("Discriminator", kwargs, children=children)
+def reference_io(config: str, perturbed: bool = False) -> dict[str, torch.Tensor]:
+    return reference_tensors(config, "pert_io" if perturbed else "io")
+
+
+def reference_network(config: str, network: str, state: dict[str, torch.Tensor] | None = None,
+                      perturbed: bool = False) -> Node:
+    """The network ``network`` ("G" or "D") of ``config`` as an NVlabs pickle holds it.
+
+    Every object of NVIDIA's module tree becomes a Node with NVIDIA's class name; the top one
+    carries NVIDIA's recorded ``init_kwargs`` (the reference does not record the children's,
+    which no converter reads; they get empty ones) and attributes. Parameters and buffers are
+    placed on their owning object, in NVIDIA's state_dict order, from ``state`` (default: the
+    reference tensors).
+    """
+    facts = reference_facts(config)
+    info = facts["generator" if network == "G" else "discriminator"]
+    state = reference_state(config, network, perturbed) if state is None else state
+    nodes: dict[str, Node] = {}
+    for path, class_path in facts["modules"]:
+        if path != network and not path.startswith(network + "."):
+            continue
+        relative = path[len(network) + 1:]
+        node = Node(class_path.rsplit(".", 1)[-1], copy.deepcopy(info["init_kwargs"]) if not relative else {})
+        nodes[relative] = node
+        if relative:
+            parent, _, name = relative.rpartition(".")
+            nodes[parent].children[name] = node
+    root = nodes[""]
+    root.attributes.update(info.get("attributes", {}))
+    if "block_resolutions" in info:
+        root.attributes["block_resolutions"] = list(info["block_resolutions"])
+    buffers = set(facts["buffers"][network])
+    keys = [key for key, _, _ in facts["state_dict_keys"][network]]
+    assert set(state) == set(keys), f"{config} {network}: state keys differ from NVIDIA's"
+    for key in keys:
+        owner, _, name = key.rpartition(".")
+        (nodes[owner].buffers if key in buffers else nodes[owner].params)[name] = state[key]
+    assert list(root.state_dict()) == keys, f"{config} {network}: built tree does not reproduce NVIDIA's key order"
+    for node in nodes.values():
+        node.attributes.update(_numpy_attributes(node))
+    return root
+
+
+def _numpy_attributes(node: Node) -> dict[str, Any]:
+    """numpy-typed attributes like those NVIDIA's objects keep in their state (gains are numpy
+    floats, SG3 sizes numpy arrays, some broadcast views), so the pickles exercise the reader's
+    numpy records. Only their types matter: the values are placeholders, and no converter reads them."""
+    weight = node.params.get("weight")
+    if node.class_name in ("FullyConnectedLayer", "Conv2dLayer") and weight is not None:
+        return {"weight_gain": np.float64(1 / np.sqrt(weight[0].numel())), "activation": "linear"}
+    if node.class_name == "SynthesisInput":
+        return {"size": np.broadcast_to(np.asarray(0), [2]), "sampling_rate": np.float64(0.0)}
+    if node.class_name == "SynthesisLayer" and "magnitude_ema" in node.buffers:
+        return {"out_size": np.asarray([0, 0]), "is_torgb": False}
+    return {}
+
+
+def augment_pipe_node() -> Node:
+    """A stand-in for the ``augment_pipe`` entry of training snapshots (not converted)."""
+    return Node("AugmentPipe", dict(xflip=1, rotate90=1, xint=1), buffers={"p": torch.zeros([])})
+
+
+def nvlabs_reference_pickle(path: Path, config: str, monkeypatch, marker: Path, *, perturbed: bool = False,
+                            protocol: int = pickle.DEFAULT_PROTOCOL, g_state: dict | None = None,
+                            g_ema_state: dict | None = None, d_state: dict | None = None,
+                            entries: tuple[str, ...] = ("G", "D", "G_ema", "augment_pipe", "training_set_kwargs"),
+                            ) -> Path:
+    """A training snapshot / published pickle of ``config``, structured as NVIDIA's training loop
+    writes it: dict(G, D, G_ema, augment_pipe, training_set_kwargs), G_ema a copy of G."""
+    resolution = reference_facts(config)["generator"]["init_kwargs"]["img_resolution"]
+    available = {
+        "G": lambda: reference_network(config, "G", g_state, perturbed),
+        "D": lambda: reference_network(config, "D", d_state, perturbed),
+        "G_ema": lambda: reference_network(config, "G", g_ema_state, perturbed),
+        "augment_pipe": augment_pipe_node,
+        "training_set_kwargs": lambda: dict(class_name="training.dataset.ImageFolderDataset", path="faces.zip",
+                                            resolution=resolution, use_labels=False, max_size=None, xflip=False),
+    }
+    return write_nvlabs_pickle(path, {name: available[name]() for name in entries}, monkeypatch, marker,
+                               protocol=protocol)
 
 
 def _linear_ref(x: torch.Tensor, state: dict, prefix: str, lr: float = 1.0, act: bool = False) -> torch.Tensor:
@@ -227,8 +248,16 @@ def _linear_ref(x: torch.Tensor, state: dict, prefix: str, lr: float = 1.0, act:
     return F.leaky_relu(y, 0.2) * math.sqrt(2) if act else y
 
 
-def nvlabs_mapping_reference(state: dict, z: torch.Tensor, layers: int, num_ws: int, psi: float = 1.0) -> torch.Tensor:
-    x = z * (z.square().mean(dim=1, keepdim=True) + 1e-8).rsqrt()
+def _normalize(x: torch.Tensor) -> torch.Tensor:
+    return x * (x.square().mean(dim=1, keepdim=True) + 1e-8).rsqrt()
+
+
+def nvlabs_mapping_reference(state: dict, z: torch.Tensor, layers: int, num_ws: int, psi: float = 1.0,
+                             c: torch.Tensor | None = None) -> torch.Tensor:
+    """NVlabs MappingNetwork: normalised z (and normalised label embedding), lr 0.01 layers, truncation."""
+    x = _normalize(z)
+    if c is not None:
+        x = torch.cat([x, _normalize(_linear_ref(c, state, "mapping.embed"))], dim=1)
     for i in range(layers):
         x = _linear_ref(x, state, f"mapping.fc{i}", lr=0.01, act=True)
     x = x.unsqueeze(1).repeat(1, num_ws, 1)
@@ -341,14 +370,39 @@ def rosinality_discriminator_state(size=32, channels=None) -> dict[str, torch.Te
     return state
 
 
-def write_rosinality_checkpoint(path: Path, g_ema: dict, latent_avg: torch.Tensor | None, d: dict | None = None) -> Path:
+def write_rosinality_checkpoint(path: Path, g_ema: dict, latent_avg: torch.Tensor | None, d: dict | None = None,
+                                g: dict | None = None) -> Path:
+    """A file as rosinality's convert_weight.py writes it: {"g_ema", "latent_avg"}, plus "g"
+    (with its --gen) and "d" (with --disc)."""
     data: dict[str, Any] = {"g_ema": g_ema}
     if latent_avg is not None:
         data["latent_avg"] = latent_avg
+    if g is not None:
+        data["g"] = g
     if d is not None:
         data["d"] = d
-        data["args"] = argparse.Namespace(size=32, n_mlp=2, channel_multiplier=2, lr=0.002)
     torch.save(data, path)
+    return path
+
+
+def _adam_state(state: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """An optimizer state_dict shaped like torch.optim.Adam's, over the float tensors of ``state``."""
+    params = [v for v in state.values() if v.is_floating_point()]
+    return {"state": {i: {"step": torch.tensor(10.0), "exp_avg": torch.zeros_like(p), "exp_avg_sq": torch.zeros_like(p)}
+                      for i, p in enumerate(params)},
+            "param_groups": [{"lr": 0.002, "betas": (0.0, 0.99), "eps": 1e-8, "weight_decay": 0, "amsgrad": False,
+                              "params": list(range(len(params)))}]}
+
+
+def write_rosinality_training_checkpoint(path: Path, g_ema: dict, d: dict, g: dict | None = None) -> Path:
+    """A file as rosinality's train.py saves it (checkpoint/NNNNNN.pt): g, d, g_ema, g_optim,
+    d_optim, args (an argparse.Namespace) and ada_aug_p; no latent_avg."""
+    g = g if g is not None else {k: v.clone() for k, v in g_ema.items()}
+    torch.save({
+        "g": g, "d": d, "g_ema": g_ema, "g_optim": _adam_state(g), "d_optim": _adam_state(d),
+        "args": argparse.Namespace(size=32, n_mlp=2, channel_multiplier=2, lr=0.002, r1=10, augment=False),
+        "ada_aug_p": 0.0,
+    }, path)
     return path
 
 
@@ -408,8 +462,7 @@ def test_nvlabs_pickle_has_the_persistence_structure(tmp_path, monkeypatch):
     import pickletools
 
     marker = tmp_path / PAYLOAD_FILE_NAME
-    path = write_nvlabs_pickle(tmp_path / "net.pkl", {"G_ema": nvlabs_stylegan2_generator(), "augment_pipe": None},
-                               monkeypatch, marker)
+    path = nvlabs_reference_pickle(tmp_path / "net.pkl", "sg3t_64", monkeypatch, marker)
     globals_seen = set()
     for opcode, arg, _ in pickletools.genops(path.read_bytes()):
         if opcode.name in ("GLOBAL", "STACK_GLOBAL") and arg:
@@ -418,4 +471,31 @@ def test_nvlabs_pickle_has_the_persistence_structure(tmp_path, monkeypatch):
     assert b"torch_utils.persistence" in text and b"_reconstruct_persistent_obj" in text
     assert b"dnnlib.util" in text and b"EasyDict" in text and b"numpy" in text
     assert str(marker).encode() in text  # the embedded "source code"
+    for class_name in (b"Generator", b"SynthesisInput", b"Discriminator", b"DiscriminatorEpilogue", b"AugmentPipe"):
+        assert class_name in text
+    assert b"training.networks" not in text  # module paths are not stored, only class names
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("config", REFERENCE_CONFIGS)
+def test_reference_networks_have_nvidias_tree(config):
+    """The built objects reproduce NVIDIA's module tree (paths, class names) and state_dict keys and
+    shapes, as recorded in the reference JSON."""
+    facts = reference_facts(config)
+    for network in ("G", "D"):
+        node = reference_network(config, network)
+        tree = {}
+
+        def walk(n: Node, path: str) -> None:
+            tree[path] = n.class_name
+            for name, child in n.children.items():
+                walk(child, f"{path}.{name}")
+
+        walk(node, network)
+        expected = {path: cls.rsplit(".", 1)[-1] for path, cls in facts["modules"]
+                    if path == network or path.startswith(network + ".")}
+        assert tree == expected
+        assert [(k, list(v.shape)) for k, v in node.state_dict().items()] == \
+            [(k, shape) for k, shape, _ in facts["state_dict_keys"][network]]
+    d = reference_network(config, "D")
+    assert d.children["b4"].class_name == "DiscriminatorEpilogue" and "epilogue" not in d.children

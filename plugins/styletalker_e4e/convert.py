@@ -26,6 +26,7 @@ import torch
 
 from styletalker_core.checkpoint.convert import Computed, ConversionError, KeyTable, Rename
 from styletalker_core.checkpoint.files import sniff_format
+from styletalker_core.checkpoint.safe_pickle import weights_only_refusal
 from styletalker_core.errors import CheckpointError
 from styletalker_core.interfaces import ComponentSource, Converter
 from styletalker_stylegan2.convert_rosinality import GENERATOR_TABLE, generator_options
@@ -51,11 +52,9 @@ def load_published(path: Path) -> dict[str, Any]:
     try:
         data = torch.load(io.BytesIO(Path(path).read_bytes()), map_location="cpu", weights_only=True)
     except Exception as error:  # weights_only refuses every global it does not know: never retry unsafely
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise CheckpointError(
-            f"{path}: refused to load: it is not a plain tensor checkpoint (torch.load with weights_only "
-            f"reported {type(error).__name__}: {first_line[:200]}); nothing in it was run. Re-save it as "
-            "{'state_dict', 'opts' (a dict), 'latent_avg'} or use a trusted copy"
+            weights_only_refusal(path, error, "plain tensor checkpoint")
+            + ". Re-save it as {'state_dict', 'opts' (a dict), 'latent_avg'} or use a trusted copy"
         ) from None
     if not isinstance(data, dict) or not isinstance(data.get("state_dict"), dict):
         raise ConversionError(f"{path}: no 'state_dict' (is it an e4e or pSp checkpoint?)")

@@ -2,9 +2,18 @@
 ``training.networks``, stylegan3 ``training.networks_stylegan2``) -> generator and discriminator.
 
 Architecture options come from each object's recorded ``_init_kwargs``; tensors from its
-parameters and buffers. Our parameter names equal NVlabs' below ``mapping_network.`` and
-``synthesis_network.``; the stored resampling filters are checked and dropped (they follow
-from the ``resample_filter`` option).
+parameters and buffers. Our generator's parameter names equal NVlabs' below
+``mapping_network.`` and ``synthesis_network.``; the discriminator's equal NVlabs' except for
+its last block, which NVlabs registers as ``b4`` (class ``DiscriminatorEpilogue``) and ours
+calls ``epilogue``. The stored resampling filters are checked and dropped (they follow from
+the ``resample_filter`` option).
+
+Networks are recognised by class name and attribute tree (the pickles rebuild their classes
+under generated module names): ``Generator`` with ``mapping`` (``MappingNetwork``) and
+``synthesis`` (``SynthesisNetwork`` of ``SynthesisBlock`` ``b4`` ... ``b{resolution}``), and
+``Discriminator`` with ``DiscriminatorBlock`` ``b{resolution}`` ... ``b8``, the optional label
+``mapping`` and one ``DiscriminatorEpilogue``. A snapshot also holds ``G`` (the raw training
+weights), ``augment_pipe`` and ``training_set_kwargs``; ``G_ema`` is the generator converted.
 """
 
 from __future__ import annotations
@@ -15,7 +24,14 @@ from typing import Any
 import torch
 
 from styletalker_core.checkpoint.convert import ConversionError, Drop, KeyTable, Rename
-from styletalker_core.checkpoint.nvlabs_pickle import PersistentRecord, load_nvlabs_pickle, looks_like_nvlabs_pickle
+from styletalker_core.checkpoint.nvlabs_pickle import (
+    PersistentRecord,
+    check_classes,
+    load_nvlabs_pickle,
+    looks_like_nvlabs_pickle,
+    not_converted,
+    pick_generator,
+)
 from styletalker_core.interfaces import ComponentSource, Converter
 from styletalker_core.nn import binomial_filter
 from styletalker_stylegan2.options_reading import MISSING, read_options
@@ -45,12 +61,41 @@ def generator_table(taps: list[float]) -> KeyTable:
     ])
 
 
-def discriminator_table(taps: list[float]) -> KeyTable:
+def discriminator_table(taps: list[float], epilogue: str = "b4") -> KeyTable:
+    """NVlabs discriminator keys -> ours: the block ``epilogue`` (NVlabs: ``b4``, class
+    ``DiscriminatorEpilogue``) becomes ``epilogue``; every other name is kept."""
     check = nvlabs_filter_check(taps)
     return KeyTable([
         Drop("{layer_path}.resample_filter", "derived from the resample_filter option", check),
+        Rename(epilogue + ".{rest}", "epilogue.{rest}"),
         Rename("{rest}", "{rest}"),
     ])
+
+
+def check_generator_layout(record: PersistentRecord, where: str) -> None:
+    """G_ema must be NVlabs' StyleGAN2 Generator: mapping, and synthesis blocks b4 ... b{resolution}."""
+    expected: dict[str, str] = {"": "Generator", "mapping": "MappingNetwork", "synthesis": "SynthesisNetwork"}
+    synthesis = record.child("synthesis")
+    if synthesis is not None:
+        for name in synthesis.children():
+            expected[f"synthesis.{name}"] = "SynthesisBlock"
+    check_classes(record, expected, where)
+
+
+def discriminator_epilogue(record: PersistentRecord, where: str) -> str:
+    """The attribute name of the discriminator's last block (NVlabs: ``b4``), found by its class."""
+    expected = {"": "Discriminator"}
+    for name, child in record.children().items():
+        if isinstance(child, PersistentRecord) and name.startswith("b") and name[1:].isdigit():
+            expected[name] = ("DiscriminatorBlock", "DiscriminatorEpilogue")
+        elif name == "mapping":
+            expected[name] = "MappingNetwork"
+    check_classes(record, expected, where)
+    epilogues = list(record.children_of_class("DiscriminatorEpilogue"))
+    if len(epilogues) != 1:
+        raise ConversionError(f"{where}: expected one DiscriminatorEpilogue block (NVlabs' b4), found "
+                              f"{', '.join(epilogues) or 'none'}")
+    return epilogues[0]
 
 
 def generator_options(record: PersistentRecord, source: str) -> dict[str, Any]:
@@ -121,7 +166,7 @@ def record_or_error(data: dict[str, Any], key: str, path: Path) -> PersistentRec
 
 def is_stylegan3_generator(record: PersistentRecord) -> bool:
     synthesis = record.child("synthesis")
-    return synthesis is not None and synthesis.child("input") is not None
+    return synthesis is not None and bool(synthesis.children_of_class("SynthesisInput"))
 
 
 class NvlabsStyleGAN2Converter(Converter):
@@ -134,23 +179,29 @@ class NvlabsStyleGAN2Converter(Converter):
 
     def read(self, path: Path) -> list[ComponentSource]:
         data = load_nvlabs_pickle(path)
-        generator = record_or_error(data, "G_ema", path)
+        name, generator = pick_generator(data, path)
         if is_stylegan3_generator(generator):
             raise ConversionError(f"{path}: holds a StyleGAN3 generator; use --format nvlabs-stylegan3")
+        check_generator_layout(generator, f"{path} {name}")
         options = generator_options(generator, str(path))
+        used = {name}
+        if isinstance(data.get("D"), PersistentRecord):
+            used.add("D")
         sources = [ComponentSource(
             "generator", "generator", "stylegan2", options, generator.state_dict(),
-            generator_table(options["resample_filter"]), notes={"network": "G_ema"},
+            generator_table(options["resample_filter"]),
+            notes={"network": name, "not_converted": not_converted(data, used)},
         )]
-        if isinstance(data.get("D"), PersistentRecord):
+        if "D" in used:
             sources.append(self.discriminator_source(data["D"], path))
         return sources
 
     def discriminator_source(self, record: PersistentRecord, path: Path) -> ComponentSource:
         """The ``discriminator`` component of an NVlabs StyleGAN2 discriminator record (also
         used for the StyleGAN2 discriminators inside StyleGAN3 pickles)."""
+        epilogue = discriminator_epilogue(record, f"{path} D")
         options = discriminator_options(record, str(path))
         return ComponentSource(
             "discriminator", "discriminator", "stylegan2", options, record.state_dict(),
-            discriminator_table(options["resample_filter"]), notes={"network": "D"},
+            discriminator_table(options["resample_filter"], epilogue), notes={"network": "D"},
         )

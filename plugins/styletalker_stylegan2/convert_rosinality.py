@@ -23,6 +23,7 @@ import torch
 
 from styletalker_core.checkpoint.convert import Computed, ConversionError, Drop, KeyTable, Rename
 from styletalker_core.checkpoint.files import sniff_format
+from styletalker_core.checkpoint.safe_pickle import weights_only_refusal
 from styletalker_core.errors import CheckpointError
 from styletalker_core.interfaces import ComponentSource, Converter
 from styletalker_core.nn import binomial_filter
@@ -208,8 +209,7 @@ class RosinalityStyleGAN2Converter(Converter):
             with torch.serialization.safe_globals([argparse.Namespace]):
                 data = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # weights_only refuses anything else: report, never retry unsafely
-            raise CheckpointError(f"{path}: not a loadable rosinality checkpoint ({type(error).__name__}: "
-                                  f"{str(error).splitlines()[0] if str(error) else ''})") from None
+            raise CheckpointError(weights_only_refusal(path, error, "rosinality stylegan2-pytorch checkpoint")) from None
         if not isinstance(data, dict) or not isinstance(data.get("g_ema"), dict):
             raise ConversionError(f"{path}: no 'g_ema' state dict (is it a rosinality stylegan2-pytorch checkpoint?)")
         latent_avg = data.get("latent_avg")

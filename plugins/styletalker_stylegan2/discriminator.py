@@ -1,7 +1,9 @@
 """The StyleGAN2 discriminator (resnet architecture), as in NVlabs stylegan2-ada-pytorch / stylegan3.
 
-Parameter names follow NVlabs: ``b{r}.fromrgb/conv0/conv1/skip``, ``epilogue.conv/fc/out``,
-``mapping.*`` (label embedding of the projection discriminator, when c_dim > 0).
+Parameter names follow NVlabs for the blocks ``b{r}.fromrgb/conv0/conv1/skip`` and the label
+``mapping.*`` (projection discriminator, when c_dim > 0). The last block is ``epilogue.conv/fc/out``
+here; NVlabs registers it as ``b4`` (class ``DiscriminatorEpilogue``), and the NVlabs converter
+renames it.
 """
 
 from __future__ import annotations

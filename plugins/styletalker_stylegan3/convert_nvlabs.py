@@ -4,7 +4,9 @@ registered ``nvlabs-stylegan2`` converter.
 
 Options come from the recorded ``_init_kwargs`` of G_ema; our parameter and buffer names
 equal NVlabs' below ``mapping_network.`` and ``synthesis_network.`` (the designed filters
-are carried over as stored).
+are carried over as stored). The generator is recognised by class names and attribute tree:
+``Generator`` with ``mapping`` (``MappingNetwork``) and ``synthesis`` (``SynthesisNetwork``:
+``input``, a ``SynthesisInput``, then ``SynthesisLayer`` objects named ``L{i}_{size}_{channels}``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from styletalker_core.checkpoint.convert import ConversionError, KeyTable, Rename
-from styletalker_core.checkpoint.nvlabs_pickle import PersistentRecord, load_nvlabs_pickle, looks_like_nvlabs_pickle
+from styletalker_core.checkpoint.nvlabs_pickle import (
+    PersistentRecord,
+    check_classes,
+    load_nvlabs_pickle,
+    looks_like_nvlabs_pickle,
+    not_converted,
+    pick_generator,
+)
 from styletalker_core.interfaces import ComponentSource, Converter
 
 logger = logging.getLogger(__name__)
@@ -75,6 +84,19 @@ def generator_options(record: PersistentRecord, source: str) -> dict[str, Any]:
     return options
 
 
+def check_generator_layout(record: PersistentRecord, where: str) -> None:
+    """G_ema must be NVlabs' StyleGAN3 Generator (class names of the tree, see the module docstring)."""
+    expected: dict[str, str] = {
+        "": "Generator", "mapping": "MappingNetwork", "synthesis": "SynthesisNetwork",
+        "synthesis.input": "SynthesisInput",
+    }
+    synthesis = record.child("synthesis")
+    for name in (synthesis.children() if synthesis is not None else {}):
+        if name != "input":
+            expected[f"synthesis.{name}"] = "SynthesisLayer"
+    check_classes(record, expected, where)
+
+
 class NvlabsStyleGAN3Converter(Converter):
     """NVlabs StyleGAN3 network pickle (.pkl, configs T and R) -> stylegan3 generator (+ stylegan2 discriminator)."""
 
@@ -85,17 +107,18 @@ class NvlabsStyleGAN3Converter(Converter):
 
     def read(self, path: Path) -> list[ComponentSource]:
         data = load_nvlabs_pickle(path)
-        generator = data.get("G_ema")
-        if not isinstance(generator, PersistentRecord):
-            raise ConversionError(f"{path}: no network 'G_ema' in this pickle (keys: {', '.join(map(str, data))})")
+        name, generator = pick_generator(data, path)
         synthesis = generator.child("synthesis")
-        if synthesis is None or synthesis.child("input") is None:
-            raise ConversionError(f"{path}: G_ema is not a StyleGAN3 generator; use --format nvlabs-stylegan2")
+        if synthesis is None or not synthesis.children_of_class("SynthesisInput"):
+            raise ConversionError(f"{path}: {name} is not a StyleGAN3 generator; use --format nvlabs-stylegan2")
+        check_generator_layout(generator, f"{path} {name}")
+        used = {name} | ({"D"} if isinstance(data.get("D"), PersistentRecord) else set())
         sources = [ComponentSource(
             "generator", "generator", "stylegan3", generator_options(generator, str(path)),
-            generator.state_dict(), GENERATOR_TABLE, notes={"network": "G_ema"},
+            generator.state_dict(), GENERATOR_TABLE,
+            notes={"network": name, "not_converted": not_converted(data, used)},
         )]
-        if isinstance(data.get("D"), PersistentRecord):
+        if "D" in used:
             from styletalker_core.plugins import get_registries
 
             registry = get_registries()["converter"]

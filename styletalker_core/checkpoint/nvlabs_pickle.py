@@ -8,11 +8,16 @@ original loader executes. Here that function is replaced by a stand-in that retu
 :class:`PersistentRecord` and never looks at the source; ``dnnlib.EasyDict`` becomes a plain
 dict, numpy scalars and arrays are rebuilt from numeric dtypes only, and every other
 global is refused by :func:`~styletalker_core.checkpoint.safe_pickle.restricted_load`.
+
+Because the original loader rebuilds each class from its embedded source under a generated
+module name, nothing here depends on module paths: converters recognise a network by the
+class *names* and the attribute tree of its records (:func:`check_classes`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +25,11 @@ import attrs
 import numpy as np
 import torch
 
+from styletalker_core.checkpoint.convert import ConversionError
 from styletalker_core.checkpoint.safe_pickle import UnsafePickleError, restricted_load
 from styletalker_core.errors import CheckpointError
+
+logger = logging.getLogger(__name__)
 
 PERSISTENCE_MARKER = b"_reconstruct_persistent_obj"
 _NUMERIC_KINDS = set("biufc")
@@ -49,6 +57,23 @@ class PersistentRecord:
 
     def children(self) -> dict[str, Any]:
         return dict(self.state.get("_modules") or {})
+
+    def walk(self, prefix: str = "") -> Iterator[tuple[str, PersistentRecord]]:
+        """(dotted path, record) of this object (path ``prefix``) and of every network object
+        below it, in registration order, as ``torch.nn.Module.named_modules``."""
+        yield prefix, self
+        for name, child in self.children().items():
+            if isinstance(child, PersistentRecord):
+                yield from child.walk(f"{prefix}.{name}" if prefix else name)
+
+    def class_tree(self) -> dict[str, str]:
+        """Dotted path -> class name of this object ("") and everything below it."""
+        return {path: record.class_name for path, record in self.walk()}
+
+    def children_of_class(self, class_name: str) -> dict[str, PersistentRecord]:
+        """The direct children whose class is named ``class_name`` (name -> record)."""
+        return {name: child for name, child in self.children().items()
+                if isinstance(child, PersistentRecord) and child.class_name == class_name}
 
     def state_dict(self, prefix: str = "") -> dict[str, torch.Tensor]:
         """Parameters and persistent buffers of this object and its children, as in
@@ -131,6 +156,18 @@ def _array_reconstruct(cls: Any, shape: Any, code: Any) -> _ArrayRecord:
     return _ArrayRecord()
 
 
+def _numpy_frombuffer(buffer: Any, dtype: Any, shape: Any, order: Any = "C") -> _ArrayRecord:
+    """Stand-in for ``numpy.core.numeric._frombuffer`` (arrays in pickle protocol 5): the same
+    record as for other pickled arrays, the values in ``.array``."""
+    if not isinstance(buffer, (bytes, bytearray)) or not isinstance(dtype, _DTypeRecord) or order not in ("C", "F"):
+        raise UnsafePickleError("NVlabs pickle: refused a numpy array that is not plain numeric data")
+    if not isinstance(shape, tuple) or not all(isinstance(n, int) for n in shape):
+        raise UnsafePickleError("NVlabs pickle: refused a numpy array with an odd shape")
+    record = _ArrayRecord()
+    record.array = np.frombuffer(bytes(buffer), dtype=dtype.dtype).reshape(shape, order=order).copy()
+    return record
+
+
 def _rebuild_parameter_with_state(data: torch.Tensor, requires_grad: bool, hooks: Any, state: Any) -> torch.Tensor:
     return data.detach()
 
@@ -145,6 +182,7 @@ NVLABS_ALLOWED: dict[tuple[str, str], Callable[..., Any]] = {
         for module in ("numpy.core.multiarray", "numpy._core.multiarray")
         for name, value in (("scalar", _numpy_scalar), ("_reconstruct", _array_reconstruct))
     },
+    **{(module, "_frombuffer"): _numpy_frombuffer for module in ("numpy.core.numeric", "numpy._core.numeric")},
     ("numpy", "dtype"): _DTypeRecord,
     ("numpy", "ndarray"): _ArrayRecord,
 }
@@ -172,6 +210,44 @@ def looks_like_nvlabs_pickle(path: Path, marker: bytes | None = None, chunk: int
             return not wanted
     except OSError:
         return False
+
+
+def check_classes(record: PersistentRecord, expected: Mapping[str, str | tuple[str, ...]], where: str) -> None:
+    """Check the class names of ``record`` ("") and of objects below it (dotted paths).
+
+    NVlabs pickles rebuild their classes from embedded source under generated module names,
+    so a network is recognised by its class *names* and attribute tree, never by a module
+    path. ``expected`` maps a path to a class name (or a tuple of accepted names); a missing
+    object or another class is a :class:`ConversionError` naming every mismatch.
+    """
+    tree = record.class_tree()
+    problems = []
+    for path, names in expected.items():
+        names = (names,) if isinstance(names, str) else tuple(names)
+        found = tree.get(path)
+        label = path or "the network itself"
+        if found is None:
+            problems.append(f"{label}: missing (expected class {' or '.join(names)})")
+        elif found not in names:
+            problems.append(f"{label}: class {found} (expected {' or '.join(names)})")
+    if problems:
+        raise ConversionError(f"{where}: not the NVlabs network layout this converter reads: " + "; ".join(problems))
+
+
+def pick_generator(data: Mapping[str, Any], path: str | Path) -> tuple[str, PersistentRecord]:
+    """``G_ema`` (the generator NVlabs samples from and publishes); ``G`` (the raw training
+    weights) only in a pickle without G_ema."""
+    if isinstance(data.get("G_ema"), PersistentRecord):
+        return "G_ema", data["G_ema"]
+    if isinstance(data.get("G"), PersistentRecord):
+        logger.warning("%s: no G_ema in this pickle; converting G (the raw training weights)", path)
+        return "G", data["G"]
+    raise ConversionError(f"{path}: no network 'G_ema' in this pickle (keys: {', '.join(map(str, data))})")
+
+
+def not_converted(data: Mapping[str, Any], used: set[str]) -> list[str]:
+    """The other top-level entries of a pickle (``G``, ``augment_pipe``, ``training_set_kwargs`` ...)."""
+    return [str(key) for key in data if key not in used]
 
 
 def load_nvlabs_pickle(path: str | Path) -> dict[str, Any]:

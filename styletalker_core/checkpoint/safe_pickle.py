@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import io
 import pickle
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -107,3 +108,25 @@ def restricted_load(
             raise
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
             raise CheckpointError(f"{path}: not a readable pickle ({type(error).__name__}: {error})") from None
+
+
+_GLOBAL_NAME = re.compile(r"GLOBAL ([\w.]+)")
+
+
+def weights_only_refusal(path: str | Path, error: BaseException, what: str) -> str:
+    """One line for a file ``torch.load(weights_only=True)`` refused, naming ``path``.
+
+    torch's own message advises re-running with ``weights_only=False``, which would run
+    whatever the file holds; that advice is never passed on. The line names the global the
+    file asked for, when torch reported one, or the kind of read error otherwise.
+    """
+    text = str(error)
+    found = _GLOBAL_NAME.search(text)
+    if found is not None:
+        detail = (f"it asks for {found.group(1)}, which is not a tensor or plain container; "
+                  f"it may be malicious or not a {what}")
+    else:
+        kept = [line.strip() for line in text.splitlines()
+                if line.strip() and not re.search(r"weights_only|trusted source|torch\.load|pytorch\.org", line)]
+        detail = f"not a readable {what} ({type(error).__name__}{': ' + kept[0][:200] if kept else ''})"
+    return f"{path}: refused to load: {detail}; nothing in it was run"

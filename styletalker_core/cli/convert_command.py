@@ -8,6 +8,7 @@ EPILOG = """\
 formats (detected from the file unless --format is given):
   nvlabs-stylegan2      NVlabs StyleGAN2 network pickle (.pkl) from stylegan2-ada-pytorch or the
                         stylegan3 repository's 'stylegan2' config: G_ema -> generator, D -> discriminator
+                        (G, the raw training weights, and augment_pipe are listed, not converted)
   nvlabs-stylegan3      NVlabs StyleGAN3 network pickle (.pkl), configs T and R: G_ema -> generator
                         (stylegan3), D -> discriminator (stylegan2)
   rosinality-stylegan2  rosinality stylegan2-pytorch checkpoint (.pt): g_ema + latent_avg -> generator,
@@ -47,16 +48,24 @@ def run(args: argparse.Namespace) -> int:
     from styletalker_core.checkpoint import read_metadata
     from styletalker_core.checkpoint.convert import convert_checkpoint
     from styletalker_core.errors import CheckpointError
+    from styletalker_core.sample.outputs import check_output_file
 
     if not str(args.destination).endswith(".safetensors"):
         raise CheckpointError(f"{args.destination}: the destination must end in .safetensors")
+    check_output_file(args.destination, "destination")
     path = convert_checkpoint(
         args.source, args.destination, format_name=args.format_name, roles=args.roles,
         dtype=torch.float16 if args.half else None,
     )
     document = read_metadata(path)
     print(f"wrote {path}")
+    notes = document.get("extra", {}).get("conversion", {})
     for role, record in document["components"].items():
         options = ", ".join(f"{k}={v}" for k, v in record["options"].items())
-        print(f"  {role}: {record['kind']} {record['name']!r} ({options})")
+        network = notes.get(role, {}).get("network")
+        origin = f" from {network}" if network else ""
+        print(f"  {role}: {record['kind']} {record['name']!r}{origin} ({options})")
+    skipped = sorted({name for note in notes.values() for name in note.get("not_converted", [])})
+    if skipped:
+        print(f"  also in the source, not converted: {', '.join(skipped)}")
     return 0
