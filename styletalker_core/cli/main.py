@@ -13,6 +13,7 @@ import sys
 
 from styletalker_core import __version__
 from styletalker_core.errors import StyleTalkerError
+from styletalker_core.signals import Terminated, terminate_like_interrupt
 
 COMMAND_MODULES = (
     "styletalker_core.cli.plugins_command",
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    terminate_like_interrupt()  # SIGTERM unwinds like Ctrl-C: temporaries removed, exit 143
     try:
         status = args.func(args)
     except StyleTalkerError as error:
@@ -62,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"styletalker: error: {one_line(str(error))}", file=sys.stderr)
         return 2
+    except Terminated as stop:
+        print(f"styletalker: {stop}", file=sys.stderr)
+        return stop.exit_status
     except KeyboardInterrupt:
         print("styletalker: interrupted", file=sys.stderr)
         return 130

@@ -2,21 +2,24 @@
 
 The file is written under a temporary name in the destination folder and renamed when
 :meth:`VideoWriter.close` succeeds, so a crash never leaves a truncated mp4 under the real
-name. Audio is encoded only up to the end of the frames written so far and the rest is held
-back; on close the audio track is cut or zero-padded to exactly ``num_frames / fps`` seconds.
-Write audio in step with the frames (as :func:`write_video` does) to keep memory flat.
+name. The temporary is named after the output and the process (see
+:mod:`styletalker_core.checkpoint.files`); one left by a killed process is removed the next
+time the same output is written. Audio is encoded only up to the end of the frames written
+so far and the rest is held back; on close the audio track is cut or zero-padded to exactly
+``num_frames / fps`` seconds. Write audio in step with the frames (as :func:`write_video`
+does) to keep memory flat.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
 
 import numpy as np
 
+from styletalker_core.checkpoint.files import remove_stale_temporaries, temporary_path_for
 from styletalker_core.media.audio import SAMPLE_RATE
 from styletalker_core.media.errors import MediaError
 
@@ -49,18 +52,24 @@ class VideoWriter:
         self.crf = crf
         self.preset = preset
         self.num_frames = 0
-        self._temporary = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        self._container = av.open(str(self._temporary), mode="w", format="mp4", options={"movflags": "+faststart"})
+        remove_stale_temporaries(self.path)
+        self._temporary = temporary_path_for(self.path)
+        self._container = None
         self._video = None  # created on the first frame, when the size is known
         self._audio = None
-        if sample_rate is not None:
-            self._audio = self._container.add_stream("aac", rate=sample_rate)
-            self._audio.layout = "mono"
-            self._audio.bit_rate = audio_bitrate
+        self._closed = False
+        try:
+            self._container = av.open(str(self._temporary), mode="w", format="mp4", options={"movflags": "+faststart"})
+            if sample_rate is not None:
+                self._audio = self._container.add_stream("aac", rate=sample_rate)
+                self._audio.layout = "mono"
+                self._audio.bit_rate = audio_bitrate
+        except BaseException:  # Ctrl-C or SIGTERM included: no temporary left behind
+            self.abort()
+            raise
         self._held: list[np.ndarray] = []  # audio not yet encoded
         self._held_count = 0
         self._audio_encoded = 0  # samples sent to the encoder
-        self._closed = False
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -168,7 +177,8 @@ class VideoWriter:
         if not self._closed:
             self._closed = True
             try:
-                self._container.close()
+                if self._container is not None:
+                    self._container.close()
             except Exception:  # noqa: BLE001 - the container may be half-initialised; nothing to keep
                 pass
         self._temporary.unlink(missing_ok=True)

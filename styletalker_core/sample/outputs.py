@@ -8,12 +8,12 @@ only when all of the job's files are complete, so a failure leaves no output beh
 from __future__ import annotations
 
 import logging
-import secrets
 from pathlib import Path
 from types import TracebackType
 
 import numpy as np
 
+from styletalker_core.checkpoint.files import remove_stale_temporaries, temporary_path_for
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.media import VideoWriter
 
@@ -54,8 +54,9 @@ class VideoSet:
     def __init__(self, paths: list[Path], fps: int, sample_rate: int, crf: int, preset: str) -> None:
         self.paths = paths
         self.samples_per_frame = sample_rate // fps
-        token = secrets.token_hex(4)
-        self._staging = [path.with_name(f".{path.stem}.{token}.partial{path.suffix}") for path in paths]
+        for path in paths:  # left by a killed run of the same output
+            remove_stale_temporaries(path)
+        self._staging = [temporary_path_for(path) for path in paths]
         self._writers = [VideoWriter(staging, fps=fps, sample_rate=sample_rate, crf=crf, preset=preset)
                          for staging in self._staging]
         self._audio_written = 0

@@ -129,6 +129,10 @@ def run_stage(stage: TrainingStage, context: StageContext, loggers: list[MetricL
         LOG.info("stage %s: resumed from %s at step %d", context.stage_name, latest, start_step)
     elif runtime.distributed:
         broadcast_modules(saved_modules)
+    for logger in loggers:  # forget what was logged after the checkpoint (it is logged again)
+        rewind = getattr(logger, "rewind", None)
+        if rewind is not None:
+            rewind(context.stage_name, start_step)
 
     dataset = stage.dataset()
     batches = StepBatches(

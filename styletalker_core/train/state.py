@@ -2,12 +2,15 @@
 
 One safetensors file per checkpoint; tensors by prefixed key, everything else as one JSON
 document in the header (never pickled). ``latest.json`` beside the checkpoints names the
-newest complete one and is replaced atomically after it is written.
+newest complete one and is replaced atomically after it is written; the two newest are kept.
+A resume checks the named file (header and length) and falls back to the newest complete
+older one if it is missing, truncated or corrupt, saying so in one warning line.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import random
 from pathlib import Path
 from typing import Any
@@ -19,8 +22,10 @@ from safetensors.torch import save_file
 from torch import nn
 
 from styletalker_core.checkpoint import atomic_path, load_state_strict, require_safetensors, write_json_atomic
+from styletalker_core.checkpoint.files import safetensors_problem
 from styletalker_core.errors import CheckpointError
 
+LOG = logging.getLogger(__name__)
 META_KEY = "styletalker_training_state"
 
 
@@ -135,13 +140,35 @@ def load_training_state(
     return int(document["step"]), document["stage"]
 
 
-def latest_checkpoint(directory: Path) -> Path | None:
-    """The newest complete resume checkpoint in ``directory``, or None."""
-    pointer = directory / "latest.json"
-    if not pointer.is_file():
+def _named_latest(directory: Path) -> Path | None:
+    try:
+        return directory / Path(json.loads((directory / "latest.json").read_text())["file"]).name
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    path = directory / json.loads(pointer.read_text())["file"]
-    return path if path.is_file() else None
+
+
+def latest_checkpoint(directory: Path) -> Path | None:
+    """The newest complete resume checkpoint in ``directory``, or None.
+
+    That is the one ``latest.json`` names, unless it is missing, truncated or corrupt (a kill or
+    a crash while it was written): then the newest complete older ``step_*`` file, with one
+    warning line naming both.
+    """
+    named = _named_latest(directory)
+    others = sorted((p for p in directory.glob("step_*.safetensors") if p != named), reverse=True)
+    candidates = ([named] if named is not None else []) + others
+    rejected = []
+    for path in candidates:
+        problem = safetensors_problem(path)
+        if problem is None:
+            if rejected:
+                LOG.warning("%s: %s; resuming from %s instead", directory, ", ".join(rejected), path.name)
+            return path
+        rejected.append(f"{path.name} is unusable ({problem})")
+    if rejected:
+        LOG.warning("%s: %s; no usable resume checkpoint, the stage starts again from step 0",
+                    directory, ", ".join(rejected))
+    return None
 
 
 def mark_latest(directory: Path, path: Path, keep: int = 2) -> None:
