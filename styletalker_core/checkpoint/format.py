@@ -108,17 +108,37 @@ def save_checkpoint(
     return path
 
 
+DAMAGED_HINT = "the file is damaged or incomplete (an interrupted download or copy?); get it again"
+
+
+def damaged(path: Path, error: BaseException) -> CheckpointError:
+    """A CheckpointError for a safetensors file the library cannot read."""
+    detail = " ".join(str(error).split()) or type(error).__name__
+    return CheckpointError(f"{path}: not a readable safetensors checkpoint ({detail}); {DAMAGED_HINT}")
+
+
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The JSON metadata document of a checkpoint, without reading its tensors."""
     path = require_safetensors(path)
-    with safe_open(str(path), framework="pt") as handle:
-        metadata = handle.metadata() or {}
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot be read ({error.strerror or error})") from None
+    except Exception as error:  # noqa: BLE001 - safetensors raises its own SafetensorError on a bad header
+        raise damaged(path, error) from None
     if METADATA_KEY not in metadata:
         raise CheckpointError(
             f"{path}: a safetensors file without styletalker metadata; if it holds raw weights, "
             "import it with `styletalker convert`"
         )
-    document = json.loads(metadata[METADATA_KEY])
+    try:
+        document = json.loads(metadata[METADATA_KEY])
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise damaged(path, error) from None
+    problem = _document_problem(document)
+    if problem:
+        raise CheckpointError(f"{path}: styletalker metadata {problem}; {DAMAGED_HINT}")
     if document.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: written by a newer styletalker (format {document['format_version']}); upgrade styletalker"
@@ -126,14 +146,40 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return document
 
 
+def _document_problem(document: Any) -> str:
+    """What is wrong with the shape of a metadata document ('' when nothing)."""
+    if not isinstance(document, dict):
+        return "is not a JSON object"
+    if not isinstance(document.get("format_version", 0), int):
+        return "has a format_version that is not a number"
+    components = document.get("components")
+    if not isinstance(components, dict):
+        return "has no components table"
+    for role, record in components.items():
+        if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in ("kind", "name")) \
+                or not isinstance(record.get("options"), dict):
+            return f"has a malformed record for component {role!r}"
+    if not isinstance(document.get("step", 0), int) or not isinstance(document.get("extra", {}), dict):
+        return "has a malformed step or extra field"
+    recipe = document.get("recipe")
+    if recipe is not None and not isinstance(recipe, dict):
+        return "has a recipe that is not a table"
+    return ""
+
+
 def read_tensors(path: str | Path, prefix: str = "") -> dict[str, torch.Tensor]:
     """Tensors whose key starts with ``prefix`` (the prefix removed), read without unpickling."""
     path = require_safetensors(path)
     tensors = {}
-    with safe_open(str(path), framework="pt") as handle:
-        for key in handle.keys():
-            if key.startswith(prefix):
-                tensors[key[len(prefix):]] = handle.get_tensor(key)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            for key in handle.keys():
+                if key.startswith(prefix):
+                    tensors[key[len(prefix):]] = handle.get_tensor(key)
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot be read ({error.strerror or error})") from None
+    except Exception as error:  # noqa: BLE001 - SafetensorError and friends on a damaged file
+        raise damaged(path, error) from None
     return tensors
 
 

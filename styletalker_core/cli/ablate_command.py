@@ -53,9 +53,15 @@ def run(args: argparse.Namespace) -> int:
     from styletalker_core.ablate import AblationSettings, quote_command, run_ablation
     from styletalker_core.errors import StyleTalkerError
     from styletalker_core.plugins import get_registries
+    from styletalker_core.sample.outputs import check_output_folder
 
     if args.clips is not None and args.clips < 1:
         raise StyleTalkerError(f"--clips {args.clips}: give at least 1")
+    if args.videos < 0:
+        raise StyleTalkerError(f"--videos {args.videos}: give 0 or more")
+    check_output_folder(args.out, "--out")
+    if args.runs:
+        check_output_folder(args.runs, "--runs")
     settings = AblationSettings(
         recipes=list(args.recipes),
         out=Path(args.out),

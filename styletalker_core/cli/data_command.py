@@ -49,6 +49,7 @@ def run_synth(args: argparse.Namespace) -> int:
 
     from styletalker_core.data.synthetic import SynthConfig, generate_dataset
     from styletalker_core.errors import StyleTalkerError
+    from styletalker_core.sample.outputs import check_output_folder
 
     torch.set_num_threads(1)  # frames render in small chunks: parallelism comes from --workers
 
@@ -58,6 +59,9 @@ def run_synth(args: argparse.Namespace) -> int:
         raise StyleTalkerError(f"--heldout-fraction {args.heldout_fraction}: give a value in [0, 1)")
     if args.identities < 0:
         raise StyleTalkerError(f"--identities {args.identities}: give 0 (automatic) or a positive number")
+    if args.workers < 1:
+        raise StyleTalkerError(f"--workers {args.workers}: give at least 1")
+    check_output_folder(args.out_dir, "OUT_DIR")
     config = SynthConfig(
         clips=args.clips,
         seed=args.seed,

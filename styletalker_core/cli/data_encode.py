@@ -60,15 +60,45 @@ def _encoder_from_recipe(name: str, overrides: list[str]) -> tuple[Any, str, str
     return encoder, spec.weights, recipe.name
 
 
-def run_encode(args: argparse.Namespace) -> int:
-    import torch
+def check_dataset(root: str) -> None:
+    """Refuse a DATASET that is not a folder or whose manifest.json cannot be read, naming it."""
+    import json
 
+    from styletalker_core.data.shards import ShardReader
+    from styletalker_core.errors import StyleTalkerError
+
+    folder = Path(root)
+    if not folder.is_dir():
+        what = "is a file; give the dataset folder (the one with manifest.json)" if folder.exists() else "no such folder"
+        raise StyleTalkerError(f"DATASET {folder}: {what}")
+    manifest = folder / "manifest.json"
+    try:
+        reader = ShardReader(folder)
+        problem = next((f"clip {clip_id!r} has no frame count" for clip_id, record in reader.records.items()
+                        if not isinstance(record, dict) or not isinstance(record.get("num_frames"), int)), "")
+    except StyleTalkerError:
+        raise
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+        problem = f"not valid JSON ({type(error).__name__}: {error})"
+    except (KeyError, TypeError, AttributeError) as error:
+        problem = f"not a clip list ({type(error).__name__}: {error})"
+    except OSError as error:
+        problem = f"cannot be read ({error.strerror or error})"
+    if problem:
+        raise StyleTalkerError(f"{manifest}: damaged dataset manifest: {problem}; "
+                               "make the dataset again (`styletalker data synth` or `styletalker preprocess`)")
+
+
+def run_encode(args: argparse.Namespace) -> int:
     from styletalker_core.checkpoint import load_checkpoint
     from styletalker_core.data.latent_cache import encode_dataset
     from styletalker_core.errors import StyleTalkerError
+    from styletalker_core.train.runtime import parse_device
 
     if args.batch_size < 1:
         raise StyleTalkerError(f"--batch-size {args.batch_size}: give at least 1")
+    device = parse_device(args.device)
+    check_dataset(args.dataset)
     if args.checkpoint:
         encoder = load_checkpoint(args.checkpoint, roles=["image_encoder"])["image_encoder"]
         source, default_cache = str(args.checkpoint), Path(args.checkpoint).name.removesuffix(".safetensors")
@@ -77,10 +107,6 @@ def run_encode(args: argparse.Namespace) -> int:
     cache = args.cache or default_cache
     if not cache or "/" in cache or cache.startswith("."):
         raise StyleTalkerError(f"--cache {cache!r}: give a plain folder name")
-    try:
-        device = torch.device(args.device)
-    except RuntimeError:
-        raise StyleTalkerError(f"--device {args.device!r}: expected cpu, cuda or cuda:N") from None
     summary = encode_dataset(args.dataset, encoder, cache, source=source, batch_size=args.batch_size,
                              device=device, progress=not args.no_progress)
     print(f"{summary.cache_dir}: {len(summary.encoded)} clips encoded ({summary.frames} frames), "

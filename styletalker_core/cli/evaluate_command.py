@@ -38,11 +38,13 @@ def run(args: argparse.Namespace) -> int:
     from styletalker_core.evaluate import ClipCache, build_metrics, evaluate_items, load_job, metric_specs, pair_inputs, read_manifest
     from styletalker_core.plugins import get_registries
     from styletalker_core.recipe import load_recipe
+    from styletalker_core.sample.outputs import check_output_file
 
     if args.overrides and not args.recipe:
         raise StyleTalkerError("--set changes a recipe: give the recipe with --recipe")
     if args.manifest and (args.reference or args.motion or args.audio):
         raise StyleTalkerError("--manifest names every input itself: drop --reference, --motion and --audio")
+    check_output_file(args.out, "--out")
     registries = get_registries()
     recipe = load_recipe(args.recipe, args.overrides, registries) if args.recipe else None
     names = [name.strip() for name in args.metrics.split(",") if name.strip()] if args.metrics else None

@@ -41,16 +41,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import math
     import sys
+    from pathlib import Path
 
     from styletalker_core.data.preprocess import PreprocessSettings, preprocess_folder
     from styletalker_core.errors import StyleTalkerError
+    from styletalker_core.sample.outputs import check_output_folder
 
     for name in ("resolution", "workers", "min_face_size", "detect_every"):
         if getattr(args, name) < 1:
             raise StyleTalkerError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if args.resolution % 2:
         raise StyleTalkerError(f"--resolution {args.resolution}: use an even size (H.264 previews need even sides)")
+    for name in ("min_clip_seconds", "max_clip_seconds", "smooth_sigma"):
+        value = getattr(args, name)
+        if not (math.isfinite(value) and value >= 0):
+            raise StyleTalkerError(f"--{name.replace('_', '-')} {value}: give a finite number of at least 0")
+    source = Path(args.source)
+    if not source.is_dir():
+        what = "is a file; give the folder that holds the videos" if source.exists() else "no such folder"
+        raise StyleTalkerError(f"SRC_DIR {source}: {what}")
+    check_output_folder(args.output, "OUT_DIR")
+    if Path(args.output).resolve() == source.resolve():
+        raise StyleTalkerError(f"OUT_DIR {args.output}: is the source folder; give a separate output folder")
     settings = PreprocessSettings(
         resolution=args.resolution,
         face_policy=args.face_policy,
@@ -74,10 +88,14 @@ def run(args: argparse.Namespace) -> int:
         f"{summary['videos']} video(s): {summary['ok']} ok, {summary['failed']} failed; "
         f"{summary['clips']} clip(s), {summary['frames_kept']} frames -> {args.output}"
     )
+    reasons = ", ".join(f"{count} {reason}" for reason, count in summary["failures_by_reason"].items())
+    if summary["clips"] == 0:  # one line that names the first failed video and why
+        failed = [video for video in report["videos"] if video["status"] != "ok"]
+        first = f": {failed[0]['message']}" if failed else ""
+        more = f" (and {len(failed) - 1} more; by reason: {reasons})" if len(failed) > 1 else ""
+        raise StyleTalkerError(f"{args.source}: no clip could be made from any video{first}{more}; "
+                               f"see {args.output}/report.json")
     if summary["failed"]:
-        reasons = ", ".join(f"{count} {reason}" for reason, count in summary["failures_by_reason"].items())
         print(f"failed videos by reason: {reasons}", file=sys.stderr)
     print(f"details: {args.output}/report.json")
-    if summary["clips"] == 0:
-        raise StyleTalkerError(f"{args.source}: no clip could be made from any video; see {args.output}/report.json")
     return 0

@@ -1,7 +1,8 @@
 """Reading audio from any file FFmpeg decodes (wav, flac, mp3, m4a/aac, ogg, the audio track
 of a video) as mono float32 at a chosen rate, in a stream; writing wav/flac.
 
-Conventions: sample 0 of the result is media time 0 of the file. A track that starts late is
+Conventions: sample 0 of the result is media time 0 of the file. Samples that are NaN or
+infinite (possible in float WAV files) are refused with a MediaError naming the file. A track that starts late is
 padded with leading zeros; samples before time 0 (encoder priming) are dropped. Channels are
 averaged to mono. Resampling uses FFmpeg's libswresample as frames are decoded, so memory
 does not grow with the length of the file. In mp4/mov/m4a files the track length recorded in
@@ -78,6 +79,10 @@ def iter_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, chunk_samples: 
 
         def take(block: np.ndarray) -> Iterator[np.ndarray]:
             nonlocal pending_count, emitted
+            if not np.isfinite(block).all():
+                at = (emitted + pending_count + int(np.argmin(np.isfinite(block)))) / sample_rate
+                raise MediaError(f"{path}: the audio has NaN or infinite samples (first at {at:.2f} s); "
+                                 "re-export it as 16-bit PCM or clean the file", reason="non_finite")
             if limit is not None:
                 block = block[: max(limit - emitted - pending_count, 0)]
             if block.size:

@@ -15,11 +15,15 @@ def open_input(path: Path, kind: str = "media") -> Any:
     """
     import av
 
+    if path.is_dir():
+        raise MediaError(f"{path}: is a folder, not a {kind} file; give the path of one file", reason="folder")
     if not path.is_file():
         raise MediaError(f"{path}: no such file", reason="missing")
+    if path.stat().st_size == 0:
+        raise MediaError(f"{path}: the file is empty (0 bytes)", reason="empty_file")
     try:
         return av.open(str(path))
-    except (av.error.FFmpegError, OSError, ValueError) as error:
+    except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError) as error:
         raise MediaError(f"{path}: not a readable {kind} file ({error})") from None
 
 

@@ -3,11 +3,13 @@
 Any mode Pillow opens is converted: grayscale is replicated to three channels, 16- and
 32-bit integer images are scaled to 8 bits (not clipped), palettes are expanded, and images
 with transparency are composited over ``background`` (white by default). The EXIF
-orientation tag of camera photos is applied, so the array is upright.
+orientation tag of camera photos is applied, so the array is upright. Images of more than
+MAX_IMAGE_PIXELS pixels are refused before they are decoded.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ import numpy as np
 from styletalker_core.media.errors import MediaError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+MAX_IMAGE_PIXELS = 178_956_970  # Pillow's decompression-bomb limit (about 13,000 x 13,000); larger images are refused
 
 
 def _to_uint8(array: np.ndarray) -> np.ndarray:
@@ -40,17 +43,38 @@ def read_image(path: str | Path, background: tuple[int, int, int] = (255, 255, 2
     Transparent pixels are composited over ``background`` (RGB 0..255).
     Raises MediaError naming the file when it is missing or not a readable image.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    import warnings
+
+    from PIL import Image, ImageOps
 
     path = Path(path)
+    if path.is_dir():
+        raise MediaError(f"{path}: is a folder, not an image file; give the path of one image", reason="folder")
     if not path.is_file():
         raise MediaError(f"{path}: no such image file", reason="missing")
     try:
-        with Image.open(path) as opened:
-            image = ImageOps.exif_transpose(opened)
-            image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise MediaError(f"{path}: not a readable image ({error}); use PNG, JPEG or WebP") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                width, height = opened.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise MediaError(f"{path}: the image is {width}x{height} pixels, over the limit of "
+                                     f"{MAX_IMAGE_PIXELS:,} pixels; downscale it", reason="too_large")
+                image = ImageOps.exif_transpose(opened)
+                image.load()
+    except MediaError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        size = re.search(r"\((\d+) pixels\)", str(error))
+        count = f" ({int(size.group(1)):,} pixels)" if size else ""
+        raise MediaError(f"{path}: the image is too large{count}, over the limit of {MAX_IMAGE_PIXELS:,} pixels; "
+                         "downscale it", reason="too_large") from None
+    except MemoryError:
+        raise MediaError(f"{path}: the image does not fit in memory; downscale it", reason="too_large") from None
+    except Exception as error:  # noqa: BLE001 - Pillow raises many kinds (OSError, SyntaxError, struct.error, ...) on damaged files
+        raise MediaError(f"{path}: not a readable image ({type(error).__name__}: {error}); use PNG, JPEG or WebP") from None
+    if min(image.size) < 1:
+        raise MediaError(f"{path}: the image is empty ({image.size[0]}x{image.size[1]} pixels)", reason="empty")
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     if image.mode in ("CMYK", "YCbCr", "LAB", "HSV"):

@@ -5,11 +5,19 @@ frame whose timestamp is at most k / fps (the first frame stands in for times be
 Timestamps are compared with a tolerance of 1 ms (containers that store milliseconds
 round them). The output ends when the last source frame's display time is over, so a file written with N frames at 25 fps
 reads back as exactly N frames at 25 fps, and a source of d seconds gives about ceil(fps * d). Only one or two decoded frames are held at a time.
+
+Frames come out as they are shown, not as they are stored: the display matrix of phone videos
+(a portrait video is stored landscape with a 90 degree rotation, the old ``rotate`` tag) is
+applied the way FFmpeg's players apply it, rotations by multiples of 90 degrees and mirroring
+included, and :func:`probe_video` reports the displayed size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import math
+import struct
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -19,6 +27,7 @@ import numpy as np
 from styletalker_core.media.container import open_input, stream_duration
 from styletalker_core.media.errors import MediaError, NoVideoTrackError
 
+LOG = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".flv")
 
 
@@ -33,6 +42,7 @@ class VideoInfo:
     num_frames: int  # frames in the video track as recorded, 0 when unknown
     has_audio: bool
     codec: str
+    rotation: int = 0  # degrees counter-clockwise the stored frames are turned for display (width, height are the displayed ones)
 
 
 def _video_stream(container, path: Path):  # noqa: ANN001, ANN202
@@ -48,15 +58,96 @@ def probe_video(path: str | Path) -> VideoInfo:
         stream = _video_stream(container, path)
         fps = float(stream.average_rate or stream.guessed_rate or 0)
         duration = stream_duration(container, stream)
+        width, height = int(stream.codec_context.width), int(stream.codec_context.height)
+        rotation = _first_frame_rotation(container, stream)
+        if rotation % 180 == 90:
+            width, height = height, width
         return VideoInfo(
-            width=int(stream.codec_context.width),
-            height=int(stream.codec_context.height),
+            width=width,
+            height=height,
             fps=fps,
             duration=duration,
             num_frames=int(stream.frames or 0),
             has_audio=bool(container.streams.audio),
             codec=stream.codec_context.name,
+            rotation=rotation,
         )
+
+
+def _display_matrix(frame) -> tuple[int, ...] | None:  # noqa: ANN001
+    """The frame's display matrix (nine 32-bit integers, FFmpeg's layout), or None."""
+    import av
+
+    kind = getattr(getattr(getattr(av, "sidedata", None), "sidedata", None), "Type", None)
+    kind = getattr(kind, "DISPLAYMATRIX", None)
+    side_data = getattr(frame, "side_data", None)
+    if kind is None or side_data is None:
+        return None
+    try:
+        data = side_data.get(kind)
+        return struct.unpack("<9i", bytes(data)[:36]) if data is not None else None
+    except (struct.error, TypeError, ValueError):
+        return None
+
+
+def display_transform(frame, stream) -> tuple[int, Callable[[np.ndarray], np.ndarray] | None]:  # noqa: ANN001
+    """(rotation in degrees counter-clockwise, function that turns a decoded array [h, w, 3] upright
+    or None) for ``frame`` of ``stream``, following FFmpeg's autorotate: the frame's display matrix,
+    else the stream's ``rotate`` tag (degrees clockwise)."""
+    matrix = _display_matrix(frame)
+    if matrix is not None:
+        rotation = float(getattr(frame, "rotation", 0) or 0)
+    else:
+        try:
+            rotation = -float(stream.metadata.get("rotate", 0))
+        except (TypeError, ValueError):
+            rotation = 0.0
+    if math.isnan(rotation):
+        return 0, None
+    theta = -round(rotation)  # degrees clockwise, as FFmpeg's get_rotation
+    theta -= 360 * math.floor(theta / 360 + 0.9 / 360)
+    operations: list[Callable[[np.ndarray], np.ndarray]] = []
+    if abs(theta - 90) < 1:
+        if matrix is not None and matrix[3] > 0:
+            operations.append(lambda a: a.transpose(1, 0, 2))  # transpose=cclock_flip
+        else:
+            operations.append(lambda a: np.rot90(a, -1))  # transpose=clock
+    elif abs(theta - 180) < 1:
+        if matrix is None or matrix[0] < 0:
+            operations.append(lambda a: a[:, ::-1])
+        if matrix is None or matrix[4] < 0:
+            operations.append(lambda a: a[::-1])
+    elif abs(theta - 270) < 1:
+        if matrix is not None and matrix[3] < 0:
+            operations.append(lambda a: a[::-1, ::-1].transpose(1, 0, 2))  # transpose=clock_flip
+        else:
+            operations.append(lambda a: np.rot90(a, 1))  # transpose=cclock
+    elif abs(theta) < 1 or abs(theta - 360) < 1:
+        if matrix is not None and matrix[4] < 0:
+            operations.append(lambda a: a[::-1])
+    else:
+        LOG.warning("video rotated by %.0f degrees: only multiples of 90 are applied; frames are read unrotated", theta)
+    if not operations:
+        return 0, None
+
+    def upright(array: np.ndarray) -> np.ndarray:
+        for operation in operations:
+            array = operation(array)
+        return np.ascontiguousarray(array)
+
+    return int(round(rotation)) % 360, upright
+
+
+def _first_frame_rotation(container, stream) -> int:  # noqa: ANN001
+    """The display rotation of the first decodable frame (0 when there is none or it cannot be decoded)."""
+    import av
+
+    try:
+        for frame in container.decode(stream):
+            return display_transform(frame, stream)[0]
+    except (av.error.FFmpegError, ValueError):
+        return 0
+    return 0
 
 
 def iter_video_frames(
@@ -80,12 +171,20 @@ def iter_video_frames(
         def limited() -> bool:
             return max_frames is not None and count >= max_frames
 
+        transform: list[Callable[[np.ndarray], np.ndarray] | None] = []
+
+        def pixels(frame) -> np.ndarray:  # noqa: ANN001
+            if not transform:
+                transform.append(display_transform(frame, stream)[1])
+            array = frame.to_ndarray(format="rgb24")
+            return array if transform[0] is None else transform[0](array)
+
         try:
             if fps is None:
                 for frame in container.decode(stream):
                     if limited():
                         return
-                    yield frame.to_ndarray(format="rgb24")
+                    yield pixels(frame)
                     count += 1
                 return
             step = Fraction(fps).limit_denominator(1001)
@@ -98,14 +197,14 @@ def iter_video_frames(
                 else:
                     duration = float(1 / native)
                 if previous is None:
-                    previous = (frame.to_ndarray(format="rgb24"), time, duration)
+                    previous = (pixels(frame), time, duration)
                     continue
                 while float(count / step) < time - tolerance:
                     if limited():
                         return
                     yield previous[0]
                     count += 1
-                previous = (frame.to_ndarray(format="rgb24"), time, duration)
+                previous = (pixels(frame), time, duration)
             if previous is not None:
                 end = previous[1] + previous[2]
                 while float(count / step) < end - tolerance:

@@ -20,6 +20,7 @@ from styletalker_core.model import fit_motion
 from styletalker_core.registry import Registries
 from styletalker_core.sample.engine import SampleJob, SampleResult, Sampler
 from styletalker_core.sample.faces import prepare_reference, resize_square
+from styletalker_core.sample.outputs import check_output_folder
 from styletalker_core.sample.shipped import require_assets, require_default_model
 from styletalker_core.sample.strip import contact_strip, frame_indices, pick_frames
 
@@ -63,6 +64,7 @@ def run_demo(out_dir: str | Path = "out", checkpoint: str | Path | None = None, 
              registries: Registries | None = None) -> DemoResult:
     """Run the demo with the shipped model (or ``checkpoint``) and assets; returns what was written."""
     start = time.perf_counter()
+    check_output_folder(out_dir, "--out-dir")
     model = Path(checkpoint) if checkpoint is not None else require_default_model()
     assets = require_assets()
     sampler = Sampler.from_checkpoint(model, registries)

@@ -26,7 +26,7 @@ from styletalker_core.interfaces.image_encoder import OutOfDomainWarning
 from styletalker_core.media import MediaError, NoAudioTrackError, read_audio
 from styletalker_core.model import TalkingHead
 from styletalker_core.registry import Registries
-from styletalker_core.sample.faces import FaceAligner, InputError, media_error, prepare_motion_frames, prepare_reference, to_tensor, to_uint8
+from styletalker_core.sample.faces import FaceAligner, InputError, check_motion_name, media_error, prepare_motion_frames, prepare_reference, to_tensor, to_uint8
 from styletalker_core.sample.outputs import VideoSet, check_outputs, output_paths
 from styletalker_core.sample.settings import SampleSettings, settings_from_recipe
 
@@ -91,8 +91,12 @@ def check_job(job: SampleJob, overwrite: bool = False) -> None:
         raise StyleTalkerError("several samples need the audio-driven mode (a motion video gives one motion); "
                                "drop the motion video or use --num-samples 1")
     for role, path in (("reference", job.image), ("audio", job.audio), ("motion", job.motion)):
+        if path is not None and path.is_dir():
+            raise InputError(f"{role}: {path}: is a folder, not a file; give the path of one file")
         if path is not None and not path.is_file():
             raise InputError(f"{role}: {path}: no such file; check the path")
+    if job.motion is not None:
+        check_motion_name(job.motion)
     check_outputs(output_paths(job.out, settings.num_samples), overwrite, job.inputs())
 
 

@@ -22,6 +22,8 @@ from styletalker_core.media import MediaError, iter_video_frames, read_image
 
 SMALL_IMAGE = 512  # pixels: smaller images are also searched enlarged to this size
 SMOOTH_SIGMA = 1.0  # frames; landmark smoothing of motion videos (its renormalised ends lag a moving face)
+MIN_MOTION_FRAMES = 2
+MOTION_HINT = f"a motion source must be a video with at least {MIN_MOTION_FRAMES} frames (head motion and blinks are copied from it)"
 NO_FACE_HINT = "give one with a clearly visible frontal face, or pass --no-align if it is already an aligned face crop"
 
 
@@ -155,6 +157,15 @@ def prepare_motion_frames(path: str | Path, size: int, align: bool, aligner: Fac
                 frames.append(aligner.crop(frame, track[index], size))
     except MediaError as error:
         raise media_error("motion", error) from None
-    if not frames:
-        raise InputError(f"motion: {path}: the video has no frames; give a video of a talking face")
+    if len(frames) < MIN_MOTION_FRAMES:
+        count = f"only {len(frames)} frame" if frames else "no frames"
+        raise InputError(f"motion: {path}: has {count}; {MOTION_HINT}")
     return np.stack(frames)
+
+
+def check_motion_name(path: str | Path) -> None:
+    """Refuse a motion source that is named as a still image, before anything is read."""
+    from styletalker_core.media import IMAGE_SUFFIXES
+
+    if Path(path).suffix.lower() in IMAGE_SUFFIXES:
+        raise InputError(f"motion: {path}: is a still image; {MOTION_HINT}")

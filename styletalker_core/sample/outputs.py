@@ -8,6 +8,8 @@ only when all of the job's files are complete, so a failure leaves no output beh
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from pathlib import Path
 from types import TracebackType
 
@@ -29,8 +31,59 @@ def output_paths(out: str | Path, num_samples: int) -> list[Path]:
     return [out.with_name(f"{out.stem}_{index}{out.suffix}") for index in range(num_samples)]
 
 
+def folder_problem(folder: str | Path) -> str:
+    """Why files cannot be written into ``folder`` ('' when they can). A missing folder is judged
+    by its nearest existing parent (it will be created there). Nothing is left behind: the check
+    creates and removes one empty probe file."""
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists():
+        if existing.is_symlink():
+            return f"{existing} is a broken link"
+        if existing.parent == existing:
+            return f"{existing} does not exist"
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    probe = existing / f".styletalker-write-test.{secrets.token_hex(4)}"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as error:
+        return f"cannot create files in {existing} ({error.strerror or error})"
+    try:
+        probe.unlink()
+    except OSError:
+        pass
+    return ""
+
+
+def check_output_folder(folder: str | Path, option: str) -> Path:
+    """``folder`` as a Path when output files can be written into it (it may not exist yet);
+    otherwise a StyleTalkerError naming ``option`` (for example ``--out-dir``)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise StyleTalkerError(f"{option} {folder}: is a file, not a folder; give a folder (it is created when missing)")
+    problem = folder_problem(folder)
+    if problem:
+        raise StyleTalkerError(f"{option} {folder}: cannot write there: {problem}; choose another folder")
+    return folder
+
+
+def check_output_file(path: str | Path, option: str) -> Path:
+    """``path`` as a Path when a file can be written there (replacing a file is allowed); otherwise a
+    StyleTalkerError naming ``option`` (for example ``--out``)."""
+    path = Path(path)
+    if path.is_dir():
+        raise StyleTalkerError(f"{option} {path}: is a folder; give a file name")
+    problem = folder_problem(path.parent)
+    if problem:
+        raise StyleTalkerError(f"{option} {path}: cannot be written: {problem}; choose another place")
+    return path
+
+
 def check_outputs(paths: list[Path], overwrite: bool, inputs: list[Path]) -> None:
-    """Refuse names that are not mp4, that exist (unless ``overwrite``), or that are inputs of the job."""
+    """Refuse names that are not mp4, that exist (unless ``overwrite``), that are inputs of the job,
+    or whose folder cannot be written."""
     for path in paths:
         if path.suffix.lower() not in VIDEO_SUFFIXES:
             raise StyleTalkerError(f"output {path}: give a name ending in .mp4")
@@ -41,6 +94,9 @@ def check_outputs(paths: list[Path], overwrite: bool, inputs: list[Path]) -> Non
             raise StyleTalkerError(f"output {path}: is also an input of this job; choose another output name")
         if path.exists() and not overwrite:
             raise StyleTalkerError(f"output {path}: already exists; pass --overwrite to replace it, or choose another name")
+        problem = folder_problem(path.parent)
+        if problem:
+            raise StyleTalkerError(f"output {path}: cannot be written: {problem}; choose another place")
 
 
 class VideoSet:

@@ -9,12 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal, get_args
 
+import math
+
 import attrs
 
 from styletalker_core.errors import StyleTalkerError
 
 MotionFit = Literal["loop", "trim"]
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+CRF_RANGE = (0, 51)  # x264's constant rate factor for 8-bit video
+SEED_RANGE = (0, 2**63 - 1)  # what torch.Generator.manual_seed takes without wrapping
 
 
 def _positive(instance: Any, attribute: attrs.Attribute, value: int) -> None:
@@ -23,8 +27,16 @@ def _positive(instance: Any, attribute: attrs.Attribute, value: int) -> None:
 
 
 def _non_negative(instance: Any, attribute: attrs.Attribute, value: float) -> None:
-    if not value >= 0:  # also refuses NaN
-        raise StyleTalkerError(f"{attribute.name.replace('_', '-')} {value}: give a number of at least 0")
+    if not (value >= 0 and math.isfinite(value)):  # refuses NaN, infinity and negative numbers
+        raise StyleTalkerError(f"{attribute.name.replace('_', '-')} {value}: give a number of at least 0 (finite, not inf or nan)")
+
+
+def _within(low: int, high: int, hint: str = ""):  # noqa: ANN202 - an attrs validator
+    def check(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+        if not low <= value <= high:
+            raise StyleTalkerError(f"{attribute.name.replace('_', '-')} {value}: give a whole number from {low} to {high}{hint}")
+
+    return check
 
 
 def _one_of(choices: tuple[str, ...]):  # noqa: ANN202 - an attrs validator
@@ -50,19 +62,21 @@ class SampleSettings:
         False: the inputs are already aligned crops, only centre-cropped square and resized.
     batch_size: frames per generator call; chunk_frames: frames generated per chunk (memory
         grows with it, not with the audio length).
-    crf, preset: x264 quality (0 lossless, 18 visually lossless) and speed preset.
+    crf, preset: x264 quality (0 lossless, 18 visually lossless, 51 the most lossy; the range is
+        0-51) and speed preset. temperature and pose_scale are finite and at least 0; seed is
+        0 to 2**63-1.
     """
 
     temperature: float = attrs.field(default=1.0, validator=_non_negative)
     num_samples: int = attrs.field(default=1, validator=_positive)
-    seed: int = 0
+    seed: int = attrs.field(default=0, validator=_within(*SEED_RANGE))
     pose_scale: float = attrs.field(default=1.0, validator=_non_negative)
     still: bool = False
     motion_fit: MotionFit = attrs.field(default="loop", validator=_one_of(get_args(MotionFit)))
     align: bool = True
     batch_size: int = attrs.field(default=16, validator=_positive)
     chunk_frames: int = attrs.field(default=250, validator=_positive)
-    crf: int = attrs.field(default=18, validator=_non_negative)
+    crf: int = attrs.field(default=18, validator=_within(*CRF_RANGE, " (x264: 0 lossless, 18 visually lossless, 51 smallest)"))
     preset: str = attrs.field(default="medium", validator=_one_of(X264_PRESETS))
 
 
@@ -121,4 +135,6 @@ def with_overrides(settings: SampleSettings, overrides: Mapping[str, Any], sourc
     try:
         return attrs.evolve(settings, **changes)
     except StyleTalkerError as error:
+        if source == "command line":  # the message starts with the setting's name: name the option
+            raise StyleTalkerError(f"--{error}") from None
         raise StyleTalkerError(f"{source}: {error}") from None

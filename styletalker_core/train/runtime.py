@@ -56,6 +56,29 @@ class Runtime:
             dist.barrier()
 
 
+def parse_device(name: str, what: str = "--device", hint: str = "use cpu") -> torch.device:
+    """``name`` (cpu, cuda, cuda:N, mps) as a torch.device this machine has; otherwise a
+    StyleTalkerError that names the option ``what`` and says what to give instead."""
+    text = str(name).strip().lower()
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError, TypeError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
+        raise StyleTalkerError(f"{what} {name!r}: not a device styletalker runs on; give cpu, cuda or cuda:N")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise StyleTalkerError(f"{what} {name!r}: CUDA is not available on this machine "
+                                   f"(torch {torch.__version__}, no usable GPU); {hint}")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise StyleTalkerError(f"{what} {name!r}: this machine has {count} CUDA device(s), "
+                                   f"cuda:0 to cuda:{count - 1}")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise StyleTalkerError(f"{what} {name!r}: Apple MPS is not available on this machine; {hint}")
+    return device
+
+
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """'auto' -> cuda:<local_rank> when CUDA is available, else cpu; 'cuda' -> cuda:<local_rank>."""
     if name == "auto":
@@ -63,8 +86,8 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             raise StyleTalkerError(f"runtime.device = {name!r} but CUDA is not available; use 'cpu' or 'auto'")
-        return torch.device(name if ":" in name else f"cuda:{local_rank}")
-    return torch.device(name)
+        name = name if ":" in name else f"cuda:{local_rank}"
+    return parse_device(name, "runtime.device =", "use 'cpu' or 'auto'")
 
 
 def setup_runtime(config: RuntimeConfig) -> Runtime:
