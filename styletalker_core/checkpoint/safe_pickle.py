@@ -17,6 +17,7 @@ import collections
 import io
 import pickle
 import re
+import struct
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -40,6 +41,59 @@ def _rebuild_parameter(data: torch.Tensor, requires_grad: bool, backward_hooks: 
     return data.detach()
 
 
+def _is_index(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_view(storage: Any, storage_offset: Any, size: Any, stride: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(size, stride) of a tensor view that lies inside ``storage``; UnpicklingError otherwise.
+
+    torch's own rebuild would grow the storage to fit any size (a few bytes of pickle could
+    ask for terabytes) and fails with assorted errors on odd arguments.
+    """
+    if not isinstance(storage, torch.storage.TypedStorage):
+        raise pickle.UnpicklingError(f"tensor data is a {type(storage).__name__}, not a storage")
+    if not isinstance(size, (tuple, list)) or not isinstance(stride, (tuple, list)) or len(size) != len(stride):
+        raise pickle.UnpicklingError("tensor size and stride are not two sequences of the same length")
+    if not (_is_index(storage_offset) and all(map(_is_index, size)) and all(map(_is_index, stride))):
+        raise pickle.UnpicklingError("tensor offset, size and stride must be non-negative integers")
+    length = storage._untyped_storage.nbytes() // storage.dtype.itemsize
+    extent = storage_offset if 0 in size else storage_offset + 1 + sum((n - 1) * s for n, s in zip(size, stride))
+    if extent > length:
+        raise pickle.UnpicklingError(f"tensor view reaches element {extent} of a storage of {length}")
+    return tuple(size), tuple(stride)
+
+
+def _rebuild_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any) -> torch.Tensor:
+    size, stride = _check_view(storage, storage_offset, size, stride)
+    return torch._utils._rebuild_tensor(storage, storage_offset, size, stride)
+
+
+def _rebuild_tensor_v2(storage: Any, storage_offset: Any, size: Any, stride: Any, requires_grad: Any = False,
+                       backward_hooks: Any = None, metadata: Any = None) -> torch.Tensor:
+    size, stride = _check_view(storage, storage_offset, size, stride)
+    if not isinstance(requires_grad, bool):
+        raise pickle.UnpicklingError(f"tensor requires_grad is {requires_grad!r}, not true or false")
+    if backward_hooks:  # hooks are never serialized by torch; a file holding some is not a plain tensor
+        raise pickle.UnpicklingError("tensor with backward hooks")
+    return torch._utils._rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad,
+                                           collections.OrderedDict(), metadata)
+
+
+def _storage_from_values(storage_type: type) -> Callable[..., Any]:
+    """A stand-in for ``torch.FloatStorage`` etc.: builds a storage from the values stored in the
+    file (old pickles), never one of a size the file merely names (that would allocate at will)."""
+
+    def build(*arguments: Any) -> Any:
+        if len(arguments) == 1 and isinstance(arguments[0], (list, tuple)):
+            return storage_type(list(arguments[0]))
+        raise pickle.UnpicklingError(f"{storage_type.__name__} called with {len(arguments)} argument(s) other than "
+                                     "a list of its values")
+
+    build.__qualname__ = build.__name__ = storage_type.__name__
+    return build
+
+
 def _latin1_bytes(text: str, encoding: str = "utf-8") -> bytes:
     # Pickle protocol 2 stores bytes (tensor storages) as _codecs.encode(text, "latin1").
     if encoding not in ("latin1", "latin-1"):
@@ -54,14 +108,16 @@ BASE_ALLOWED: dict[tuple[str, str], Callable[..., Any]] = {
     ("builtins", "frozenset"): frozenset,
     ("builtins", "slice"): slice,
     ("builtins", "complex"): complex,
-    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
-    ("torch._utils", "_rebuild_tensor"): torch._utils._rebuild_tensor,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("torch.storage", "_load_from_bytes"): _load_storage_from_bytes,
     ("torch", "Size"): torch.Size,
-    **{("torch", name): getattr(torch, name) for name in (
+    **{("torch", name): _storage_from_values(getattr(torch, name)) for name in (
         "FloatStorage", "DoubleStorage", "HalfStorage", "BFloat16Storage", "LongStorage",
         "IntStorage", "ShortStorage", "CharStorage", "ByteStorage", "BoolStorage",
+    )},
+    **{("torch", name): getattr(torch, name) for name in (
         "float32", "float16", "bfloat16", "float64", "int64", "int32", "uint8", "bool",
     )},
 }
@@ -70,8 +126,12 @@ BASE_ALLOWED: dict[tuple[str, str], Callable[..., Any]] = {
 _PYTHON2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler whose ``find_class`` only returns allow-listed stand-ins."""
+class RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001
+    """Unpickler whose ``find_class`` only returns allow-listed stand-ins.
+
+    It is the pure-Python unpickler: its memo is a dict, whereas the C one sizes a table by
+    the largest memo index a file names (ten bytes could make it allocate and clear 32 GB).
+    """
 
     def __init__(self, file: BinaryIO, allowed: Mapping[tuple[str, str], Callable[..., Any]], source: str) -> None:
         super().__init__(file)
@@ -90,8 +150,18 @@ class RestrictedUnpickler(pickle.Unpickler):
                 "and nothing in it was executed"
             ) from None
 
+    def load_build(self) -> None:
+        # BUILD calls the object's __setstate__: a tensor's would re-point it at any storage size.
+        if len(self.stack) >= 2 and isinstance(self.stack[-2], (torch.Tensor, torch.storage.TypedStorage,
+                                                                 torch.UntypedStorage)):
+            raise pickle.UnpicklingError("the pickle sets the state of a tensor or storage (BUILD)")
+        super().load_build()
+
+    dispatch = {**pickle._Unpickler.dispatch, pickle.BUILD[0]: load_build}  # noqa: SLF001
+
     def persistent_load(self, pid: Any) -> Any:
-        raise UnsafePickleError(f"{self._source}: refused to load: unexpected persistent id {pid!r}")
+        raise UnsafePickleError(f"{self._source}: refused to load: unexpected persistent id {repr(pid)[:80]}; "
+                                "nothing in it was executed")
 
 
 def restricted_load(
@@ -106,8 +176,11 @@ def restricted_load(
             return RestrictedUnpickler(handle, allowed, str(path)).load()
         except UnsafePickleError:
             raise
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
-            raise CheckpointError(f"{path}: not a readable pickle ({type(error).__name__}: {error})") from None
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, KeyError, IndexError,
+                RuntimeError, OverflowError, MemoryError, RecursionError, struct.error) as error:
+            # RuntimeError: torch refusing a storage or tensor; MemoryError: a length no file can hold;
+            # struct.error: an opcode's argument cut short.
+            raise CheckpointError(f"{path}: not a readable pickle ({type(error).__name__}: {str(error)[:300]})") from None
 
 
 _GLOBAL_NAME = re.compile(r"GLOBAL ([\w.]+)")
