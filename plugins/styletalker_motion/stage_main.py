@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from styletalker_core.data.audio_augment import AudioAugmentation
 from styletalker_core.interfaces.stage import OptimizerGroup, Phase, TrainingStage
 from styletalker_core.losses import (
     DEFAULT_READINGS,
@@ -53,6 +54,10 @@ class StyleTalkerMainStage(TrainingStage):
     read the same ``readings_factors`` (mouth and eye openness) from the rendered frames as from
     the real ones: a half-drawn blink costs a few pixels of L1 but a large reading error
     (styletalker_core.losses.readings).
+    ``audio_augment`` (a table of :class:`AudioAugmentation` options) degrades the speech the lip
+    mapper, posterior and prior hear (band limits, mu-law codec, noise, gain, reverberation, pitch),
+    so phone-band and other real recordings drive the lips like clean speech; the sync term still
+    judges against the clean speech.
     ``posterior_audio_dropout`` hides the audio from the posterior for that share of clips, so
     motion sources without audio are in distribution.
     The generator is fine-tuned only with ``train_generator`` (at ``generator_lr_scale``); the
@@ -83,6 +88,7 @@ class StyleTalkerMainStage(TrainingStage):
         generator_lr_scale: float = 0.1,
         train_audio_encoder: bool = True,
         posterior_audio_dropout: float = 0.25,
+        audio_augment: dict[str, Any] | None = None,
         eval_clips: int = 16,
     ) -> None:
         self.rec_weight, self.perceptual_weight, self.latent_weight = rec_weight, perceptual_weight, latent_weight
@@ -98,6 +104,7 @@ class StyleTalkerMainStage(TrainingStage):
         self.train_generator, self.generator_lr_scale = train_generator, generator_lr_scale
         self.train_audio_encoder = train_audio_encoder
         self.posterior_audio_dropout = posterior_audio_dropout
+        self.audio_augment = AudioAugmentation.from_table(audio_augment)
         self.eval_clips = eval_clips
         self._fake: torch.Tensor | None = None
 
@@ -177,7 +184,10 @@ class StyleTalkerMainStage(TrainingStage):
         rng = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
         keep_audio = (torch.rand(b, generator=rng) >= self.posterior_audio_dropout).to(frames.device)
         motion_step = step - self.lip_warmup_steps  # < 0: lip-only warm-up
-        out = self.head.training_latents(ws, w_id, batch["audio"], context, posterior_audio=keep_audio, generator=rng,
+        audio = batch["audio"]
+        if self.audio_augment is not None:  # the model hears degraded speech; the sync judge below the clean one
+            audio = self.audio_augment(audio.cpu(), rng).to(audio.device)
+        out = self.head.training_latents(ws, w_id, audio, context, posterior_audio=keep_audio, generator=rng,
                                          motion=motion_step >= 0)
         latent = ((out.ws - ws) ** 2).flatten(2).sum(-1).mean()  # per frame, like the KL
         total = self.latent_weight * latent

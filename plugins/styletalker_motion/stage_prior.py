@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from styletalker_core.data.audio_augment import AudioAugmentation
 from styletalker_core.interfaces.stage import TrainingStage
 from styletalker_core.model import TalkingHead
 from styletalker_motion.assembly import talking_head_from_context
@@ -18,10 +19,13 @@ from styletalker_motion.heldout import heldout_scores
 class PriorOnlyStage(TrainingStage):
     """Maximum likelihood of the prior on motion latents z ~ q(z | video, audio) of the frozen
     motion VAE (the posterior mean with ``use_posterior_mean``). Everything but the prior stays
-    fixed. Held-out: prior_nll and kl per frame on ``data.val``."""
+    fixed. ``audio_augment`` (see the main stage) degrades the speech the prior is conditioned on.
+    Held-out: prior_nll and kl per frame on ``data.val``."""
 
-    def __init__(self, use_posterior_mean: bool = False, eval_clips: int = 16) -> None:
+    def __init__(self, use_posterior_mean: bool = False, audio_augment: dict[str, Any] | None = None,
+                 eval_clips: int = 16) -> None:
         self.use_posterior_mean = use_posterior_mean
+        self.audio_augment = AudioAugmentation.from_table(audio_augment)
         self.eval_clips = eval_clips
 
     def setup(self, context: Any) -> None:
@@ -43,10 +47,18 @@ class PriorOnlyStage(TrainingStage):
         ws, w_id = batch_latents(batch, self.head)
         context = batch_context(batch, self.head.samples_per_frame)
         rng = torch.Generator().manual_seed(self.context.recipe.seed * 1_000_003 + step)  # exact on resume
+        audio = batch["audio"]
+        if self.audio_augment is not None:  # the posterior reads the clean speech, the prior a degraded copy
+            audio = self.audio_augment(audio.cpu(), rng).to(audio.device)
         with torch.no_grad():
             out = self.head.training_latents(ws, w_id, batch["audio"], context, sample=not self.use_posterior_mean,
                                              generator=rng)
-        nll = -self.head.prior.log_prob(out.z, out.features, future=out.future).mean()
+        features, future = out.features, out.future
+        if self.audio_augment is not None:
+            with torch.no_grad():
+                heard = self.head.training_latents(ws, w_id, audio, context, sample=False, motion=False)
+            features, future = heard.features, heard.future
+        nll = -self.head.prior.log_prob(out.z, features, future=future).mean()
         return nll, {"prior_nll": float(nll.detach())}
 
     def evaluate(self) -> dict[str, float]:
