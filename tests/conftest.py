@@ -179,3 +179,14 @@ def oracle_file(tmp_path: Path) -> Callable[[int], Path]:
         return save_checkpoint(tmp_path / f"oracle_{resolution}.safetensors", {"oracle": oracle.eval()})
 
     return make
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
+    """The bad-input suite's summary table (tests/test_bad_inputs.py), when it ran."""
+    module = next((m for m in list(sys.modules.values())
+                   if getattr(m, "__file__", None) and Path(m.__file__).name == "test_bad_inputs.py"), None)
+    lines = module.bad_input_report() if module is not None else []
+    if lines:
+        terminalreporter.write_sep("-", "bad-input suite: outcomes per command")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -69,8 +69,9 @@ def check_dataset(root: str) -> None:
 
     folder = Path(root)
     if not folder.is_dir():
-        what = "is a file; give the dataset folder (the one with manifest.json)" if folder.exists() else "no such folder"
-        raise StyleTalkerError(f"DATASET {folder}: {what}")
+        what = ("is a file; give the dataset folder (the one with manifest.json)" if folder.exists() else
+                "no such folder; create the dataset with `styletalker data synth` or `styletalker preprocess`")
+        raise StyleTalkerError(f"dataset {folder}: {what}")
     manifest = folder / "manifest.json"
     try:
         reader = ShardReader(folder)
@@ -80,8 +81,8 @@ def check_dataset(root: str) -> None:
         raise
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         problem = f"not valid JSON ({type(error).__name__}: {error})"
-    except (KeyError, TypeError, AttributeError) as error:
-        problem = f"not a clip list ({type(error).__name__}: {error})"
+    except (KeyError, TypeError, AttributeError):
+        problem = 'not a clip list (expected {"format": "styletalker-clips", "clips": [{"clip_id": ..., ...}, ...]})'
     except OSError as error:
         problem = f"cannot be read ({error.strerror or error})"
     if problem:

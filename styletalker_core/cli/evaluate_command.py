@@ -33,9 +33,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def read_evaluation_manifest(path: str):  # noqa: ANN201 - list[styletalker_core.evaluate.EvalJob]
+    """The manifest's jobs; a file that is not UTF-8 text, JSON or CSV is a user error naming it."""
+    import csv
+    import json
+
+    from styletalker_core.errors import StyleTalkerError
+    from styletalker_core.evaluate import read_manifest
+
+    try:
+        return read_manifest(path)
+    except UnicodeDecodeError as error:
+        raise StyleTalkerError(f"--manifest {path}: not a text file (byte {error.start} is not UTF-8); "
+                               "give a .csv or .json manifest") from None
+    except (json.JSONDecodeError, csv.Error, RecursionError) as error:
+        kind = "JSON" if str(path).lower().endswith(".json") else "CSV"
+        raise StyleTalkerError(f"--manifest {path}: not valid {kind} ({error})") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from styletalker_core.errors import StyleTalkerError
-    from styletalker_core.evaluate import ClipCache, build_metrics, evaluate_items, load_job, metric_specs, pair_inputs, read_manifest
+    from styletalker_core.evaluate import ClipCache, build_metrics, evaluate_items, load_job, metric_specs, pair_inputs
     from styletalker_core.plugins import get_registries
     from styletalker_core.recipe import load_recipe
     from styletalker_core.sample.outputs import check_output_file
@@ -49,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe, args.overrides, registries) if args.recipe else None
     names = [name.strip() for name in args.metrics.split(",") if name.strip()] if args.metrics else None
     metrics = build_metrics(registries, metric_specs(names, recipe))
-    jobs = read_manifest(args.manifest) if args.manifest else pair_inputs(args.generated, args.reference, args.motion, args.audio)
+    jobs = read_evaluation_manifest(args.manifest) if args.manifest else pair_inputs(args.generated, args.reference, args.motion, args.audio)
     clips = ClipCache()
     report = evaluate_items(metrics, ((job.name, load_job(job, clips), job.describe()) for job in jobs))
     report.write_json(args.out)

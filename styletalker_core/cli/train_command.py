@@ -23,6 +23,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def check_inputs(recipe, resume: str | None) -> None:  # noqa: ANN001 - a styletalker_core.recipe.Recipe
+    """Before anything is written: the run folder can be written, and the clip datasets the recipe
+    names (``sharded`` datasets' ``root``) exist and have a readable manifest."""
+    from styletalker_core.cli.data_encode import check_dataset
+    from styletalker_core.sample.outputs import check_output_folder
+
+    check_output_folder(resume or recipe.run_dir(), "--resume" if resume else "output_dir")
+    for spec in (recipe.data.train, recipe.data.val):
+        root = spec.options.get("root") if spec is not None and spec.name == "sharded" else None
+        if isinstance(root, str) and root:
+            check_dataset(root)
+
+
 def run(args: argparse.Namespace) -> int:
     from styletalker_core.plugins import get_registries
     from styletalker_core.recipe import load_recipe
@@ -30,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     registries = get_registries()
     recipe = load_recipe(args.recipe, args.overrides, registries)
+    check_inputs(recipe, args.resume)
     result = train_recipe(recipe, registries, run_dir=args.resume, only_stages=args.stages)
     for stage in result.stages:
         numbers = ", ".join(f"{k}={v:.4g}" for k, v in stage.evaluation.items())

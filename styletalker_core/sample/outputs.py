@@ -21,6 +21,7 @@ from styletalker_core.media import VideoWriter
 
 LOG = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")
+MAX_NAME_BYTES = 200  # file systems allow 255; the temporary file beside the output adds its own suffixes
 
 
 def output_paths(out: str | Path, num_samples: int) -> list[Path]:
@@ -87,6 +88,8 @@ def check_outputs(paths: list[Path], overwrite: bool, inputs: list[Path]) -> Non
     for path in paths:
         if path.suffix.lower() not in VIDEO_SUFFIXES:
             raise StyleTalkerError(f"output {path}: give a name ending in .mp4")
+        if len(path.name.encode()) > MAX_NAME_BYTES:
+            raise StyleTalkerError(f"output {path}: the file name is longer than {MAX_NAME_BYTES} bytes; choose a shorter name")
         if path.is_dir():
             raise StyleTalkerError(f"output {path}: is a folder; give a file name ending in .mp4")
         resolved = path.resolve()

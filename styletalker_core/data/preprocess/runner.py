@@ -52,7 +52,7 @@ def _run_job(job: VideoJob) -> dict[str, Any]:
     except VideoFailure as failure:
         report = {"status": "failed", "reason": failure.reason, "message": str(failure)}
     except Exception as error:  # noqa: BLE001 - one broken video must not stop the run; it is reported
-        LOG.exception("%s: unexpected error", job.path)
+        LOG.debug("%s: unexpected error", job.path, exc_info=True)  # the report carries the message; -v shows it
         report = {"status": "failed", "reason": "error", "message": f"{type(error).__name__}: {error}"}
     report = {"video": job.relative, "key": job.key} | report
     write_json_atomic(_report_path(writer.root, job), report)
@@ -145,5 +145,5 @@ def preprocess_folder(
 def _log(report: dict[str, Any]) -> None:
     if report["status"] == "ok":
         LOG.info("%s: %d clip(s), %d of %d frames kept", report["video"], len(report["clips"]), report["frames_kept"], report["frames"])
-    else:
-        LOG.warning("%s: skipped (%s): %s", report["video"], report["reason"], report["message"])
+    else:  # the command prints one summary line of the failures; their details are in report.json
+        LOG.info("%s: skipped (%s): %s", report["video"], report["reason"], report["message"])
