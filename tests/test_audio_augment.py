@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from styletalker_core.data.audio_augment import AudioAugmentation, add_noise, band_limit, reverberate
+from styletalker_core.data.audio_augment import AudioAugmentation, add_noise, band_limit, pitch_shift, reverberate
 
 RATE = 16000
 
@@ -29,6 +29,17 @@ def test_band_limit_removes_everything_above_half_the_channel_rate() -> None:
     assert narrow.shape == wave.shape
     assert band_energy(narrow, 5000, 8000) < 1e-3 * band_energy(wave, 5000, 8000)
     assert band_energy(narrow, 900, 1100) == pytest.approx(band_energy(wave, 900, 1100), rel=0.05)
+
+
+@pytest.mark.parametrize("rate", [13500, 17000, 19000])
+def test_pitch_shift_moves_the_pitch_and_keeps_duration_and_level(rate: int) -> None:
+    wave = tone(400, 2.0)
+    shifted = pitch_shift(wave, rate)
+    assert shifted.shape == wave.shape
+    middle = shifted[4000:28000]
+    freqs = torch.fft.rfftfreq(middle.shape[-1], 1 / RATE)
+    assert float(freqs[torch.fft.rfft(middle).abs().argmax()]) == pytest.approx(400 * rate / RATE, abs=2.0)
+    assert float(shifted.pow(2).mean().sqrt()) == pytest.approx(float(wave.pow(2).mean().sqrt()), rel=1e-3)
 
 
 def test_noise_is_added_at_the_requested_snr() -> None:
@@ -74,5 +85,7 @@ def test_recipe_table_is_checked() -> None:
         AudioAugmentation(noise=1.5)
     with pytest.raises(ValueError, match="low <= high"):
         AudioAugmentation(snr_db=(30.0, 10.0))
+    with pytest.raises(ValueError, match="pitch_rates"):
+        AudioAugmentation(pitch_rates=(17001,))
     with pytest.raises(ValueError, match="band_rates"):
         AudioAugmentation(band_rates=(16000,))

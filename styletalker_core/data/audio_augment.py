@@ -48,7 +48,13 @@ class AudioAugmentation:
     reverb: float = attrs.field(default=0.25, validator=_probability)
     rt60_seconds: tuple[float, float] = attrs.field(default=(0.1, 0.6), converter=tuple, validator=_span)
     pitch: float = attrs.field(default=0.2, validator=_probability)
-    semitones: tuple[float, float] = attrs.field(default=(-3.0, 3.0), converter=tuple, validator=_span)
+    pitch_rates: tuple[int, ...] = attrs.field(default=(13500, 14000, 15000, 17000, 18000, 19000), converter=tuple)
+
+    @pitch_rates.validator
+    def _check_pitch_rates(self, attribute: attrs.Attribute, value: tuple[int, ...]) -> None:
+        if not value or any(not SAMPLE_RATE // 2 <= rate <= 2 * SAMPLE_RATE or rate % 500 for rate in value):
+            raise ValueError(f"audio_augment.pitch_rates must be multiples of 500 Hz in [{SAMPLE_RATE // 2}, "
+                             f"{2 * SAMPLE_RATE}], got {list(value)}")
 
     @band_rates.validator
     def _check_rates(self, attribute: attrs.Attribute, value: tuple[int, ...]) -> None:
@@ -77,7 +83,7 @@ class AudioAugmentation:
             return clip
         out = clip.float()
         if draw.happens(self.pitch):
-            out = AF.pitch_shift(out[None], SAMPLE_RATE, round(draw.uniform(*self.semitones) * 4), bins_per_octave=48)[0]
+            out = pitch_shift(out, self.pitch_rates[draw.index(len(self.pitch_rates))])
         if draw.happens(self.reverb):
             out = reverberate(out, draw.uniform(*self.rt60_seconds), generator)
         if draw.happens(self.noise):
@@ -106,6 +112,21 @@ class _Draws:
 
     def index(self, count: int) -> int:
         return int(torch.randint(0, count, (), generator=self.generator))
+
+
+def pitch_shift(clip: torch.Tensor, rate: int) -> torch.Tensor:
+    """Pitch times ``rate`` / 16000, duration kept: a phase-vocoder stretch to that many times the
+    length, played back at ``rate`` Hz (resampled to 16 kHz). Rates are multiples of 500 Hz so the
+    resampling kernel stays short (torchaudio's own pitch_shift takes seconds per clip). [s] -> [s]."""
+    n_fft, hop = 512, 128
+    window = torch.hann_window(n_fft)
+    spectrum = torch.stft(clip, n_fft, hop, window=window, return_complex=True)
+    advance = torch.linspace(0, math.pi * hop, spectrum.shape[-2])[:, None]
+    stretched = AF.phase_vocoder(spectrum, SAMPLE_RATE / rate, advance)
+    longer = torch.istft(stretched, n_fft, hop, window=window)
+    shifted = _fit(AF.resample(longer, rate, SAMPLE_RATE), clip.shape[-1])
+    # the vocoder's overlap-add loses level when it stretches; loudness is the gain step's business
+    return shifted * clip.pow(2).mean().sqrt() / shifted.pow(2).mean().sqrt().clamp_min(1e-8)
 
 
 def band_limit(clip: torch.Tensor, rate: int) -> torch.Tensor:
