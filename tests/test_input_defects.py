@@ -308,6 +308,26 @@ def test_a_locked_folder_is_named(tmp_path, speech, capsys):
     assert not list(locked.iterdir())
 
 
+def test_a_folder_the_system_refuses_is_named_even_when_running_as_root(tmp_path, speech, capsys, monkeypatch):
+    """Root writes into read-only folders, so the refusal is simulated: creating files in
+    ``locked`` fails with EACCES, as it does for a normal user."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_open = os.open
+
+    def refusing_open(path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if Path(path).parent == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refusing_open)
+    status, err = run(capsys, *sample_args(speech, locked / "o.mp4"))
+    assert_clear(status, err, locked / "o.mp4", "cannot create files in", "Permission denied")
+    status, err = run(capsys, "demo", "--out-dir", locked, "--no-progress")
+    assert_clear(status, err, f"--out-dir {locked}", "Permission denied")
+    assert not list(locked.iterdir())
+
+
 def test_an_existing_file_is_not_an_output_folder(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("keep me")
