@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT = ROOT / "checkpoints" / "synthetic_64_domain.safetensors"
 ORACLE = ROOT / "checkpoints" / "oracle_synthetic.safetensors"
 # The held-out clips of the dataset the checkpoint was trained on (recipes/domain_synthetic_64.toml:
-# styletalker data synth ... --clips 400 --identities 360 --seconds 1:2 --seed 2): clips 360.. are held out.
-DATASET = dict(clips=400, identities=360, seconds=(1.0, 2.0), seed=2)
+# styletalker data synth ... --clips 400 --identities 360 --seconds 1:2 --seed 2 --heldout-fraction 0.1, the older
+# train / heldout layout): clips 360.. are held out.
+DATASET = dict(clips=400, identities=360, seconds=(1.0, 2.0), seed=2, heldout_fraction=0.1)
 HELDOUT_CLIPS = tuple(range(360, 400))  # all 40 held-out clips, 1681 frames
 POSE = ("yaw", "pitch", "roll")
 EXPRESSION = ("mouth_open", "eye_open")

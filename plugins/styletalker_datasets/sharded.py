@@ -32,7 +32,8 @@ class ShardedClipDataset(ClipDataset):
     W+ latent cache named ``latent_cache`` (written by ``styletalker data encode``: files
     ``latents/<cache>/<clip_id>.safetensors`` holding ``ws`` [frames, l, w]), served as float32.
 
-    Selection: ``split`` keeps clips whose ``meta["split"]`` equals it; ``clip_ids`` keeps the
+    Selection: ``split`` keeps clips whose ``meta["split"]`` equals it (``val`` and ``test`` keep the
+    ``heldout`` clips of a dataset made before those splits existed); ``clip_ids`` keeps the
     listed clips; clips shorter than ``max(window_frames, min_frames)`` are left out.
     ``resolution`` > 0 requires square frames of that size. ``windows_per_clip`` repeats each
     clip that many times per epoch (each index still seeds its own window).
@@ -82,8 +83,9 @@ class ShardedClipDataset(ClipDataset):
             chosen = list(clip_ids)
         else:
             chosen = self.reader.clip_ids()
-        if split:
-            chosen = [clip for clip in chosen if records[clip].get("meta", {}).get("split") == split]
+        if split:  # val and test select the heldout clips of a dataset of the older layout
+            in_split = set(self.reader.split_clip_ids(split))
+            chosen = [clip for clip in chosen if clip in in_split]
         chosen = [clip for clip in chosen if records[clip]["num_frames"] >= min_frames]
         if not chosen:
             raise StyleTalkerError(

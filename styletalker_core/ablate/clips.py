@@ -1,4 +1,8 @@
-"""Held-out clips an ablation evaluates on: which dataset, which clips, read into memory.
+"""Held-out clips an ablation evaluates on: which dataset, which split, which clips, read into memory.
+
+Reported numbers come from the ``test`` split; choices made during development (loss weights,
+thresholds, which run to keep) use ``val``. In a dataset of the older train / heldout layout
+both select its heldout clips.
 
 Axis letters: t frames, s audio samples, h/w pixels.
 """
@@ -11,12 +15,12 @@ from typing import Any
 import attrs
 import torch
 
-from styletalker_core.data.shards import ShardReader
+from styletalker_core.data.shards import ShardReader, record_split
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.evaluate.loading import frames_to_tensor
 from styletalker_core.recipe.schema import Recipe
 
-HELDOUT_SPLIT = "heldout"
+EVALUATION_SPLIT = "test"  # reported numbers; every choice made during development uses "val"
 
 
 @attrs.define
@@ -39,24 +43,34 @@ def dataset_root(recipe: Recipe, data: str | None) -> Path:
     raise StyleTalkerError(f"recipe {recipe.name}: its data sections name no dataset root; give the evaluation clips with --data DIR")
 
 
-def heldout_clip_ids(reader: ShardReader, explicit: bool) -> list[str]:
-    """Clips marked ``split = "heldout"`` in the manifest; every clip when none is marked and the
+def heldout_clip_ids(reader: ShardReader, explicit: bool, split: str = EVALUATION_SPLIT) -> list[str]:
+    """Clips of ``split`` (``meta.split``; ``val`` and ``test`` are the ``heldout`` clips of a dataset of
+    the older layout), sorted by clip id; every clip when no clip is marked with any split and the
     dataset was named explicitly (--data), since then the user chose it for evaluation."""
-    marked = sorted(clip for clip, record in reader.records.items() if record.get("meta", {}).get("split") == HELDOUT_SPLIT)
+    marked = sorted(reader.split_clip_ids(split))
     if marked:
         return marked
-    if explicit:
+    present = sorted({record_split(record) for record in reader.records.values()} - {""})
+    if explicit and not present:
         return sorted(reader.records)
+    if present:
+        raise StyleTalkerError(f"{reader.root}: no clip is in split {split!r} (its clips are in {', '.join(present)}); "
+                               "choose one with --split")
     raise StyleTalkerError(
-        f"{reader.root}: no clip is marked as held out (meta.split = 'heldout'); evaluating on training clips "
+        f"{reader.root}: no clip is marked as held out (meta.split = {split!r}); evaluating on training clips "
         "would flatter every recipe: give a held-out dataset with --data DIR"
     )
 
 
-def load_clips(root: Path, count: int, explicit: bool) -> list[HeldoutClip]:
-    """The first ``count`` held-out clips of the dataset at ``root`` (sorted by clip id)."""
+def load_clips(root: Path, count: int, explicit: bool, split: str = EVALUATION_SPLIT) -> list[HeldoutClip]:
+    """The first ``count`` clips of ``split`` of the dataset at ``root`` (sorted by clip id)."""
     reader = ShardReader(root)
-    ids = heldout_clip_ids(reader, explicit)[:count]
+    return read_clips(reader, heldout_clip_ids(reader, explicit, split)[:count])
+
+
+def read_clips(reader: ShardReader, ids: list[str]) -> list[HeldoutClip]:
+    """The clips ``ids`` of a dataset, read into memory (25 fps, 16 kHz)."""
+    root = reader.root
     clips = []
     for clip_id in ids:
         record: dict[str, Any] = reader.records[clip_id]

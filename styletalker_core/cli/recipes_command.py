@@ -12,7 +12,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.set_defaults(func=run_list)
     for name, helptext, func in (
         ("show", "print the resolved recipe (extends and --set applied) as TOML", run_show),
-        ("validate", "check recipes and report every problem with its field path", run_validate),
+        ("validate", "check recipes and report every problem with its field path (also: no file a training "
+         "loss reads may be one an evaluation metric of the recipe reads)", run_validate),
     ):
         action = actions.add_parser(name, help=helptext)
         action.add_argument("recipes", nargs="+" if name == "validate" else None, metavar="RECIPE")
@@ -48,12 +49,17 @@ def run_validate(args: argparse.Namespace) -> int:
     import sys
 
     from styletalker_core.errors import RecipeError
-    from styletalker_core.recipe import load_recipe
+    from styletalker_core.evaluate.judges import check_judge_separation
+    from styletalker_core.plugins import get_registries
+    from styletalker_core.recipe import find_recipe, load_recipe
 
+    registries = get_registries()
     failures = 0
     for reference in args.recipes:
         try:
-            load_recipe(reference, args.overrides)
+            recipe = load_recipe(reference, args.overrides, registries)
+            # No training signal may be a file an evaluation judge of the recipe reads.
+            check_judge_separation(recipe, registries, source=str(find_recipe(reference)))
             print(f"ok  {reference}")
         except RecipeError as error:
             failures += 1

@@ -17,11 +17,19 @@ Tensors of a clip in its shard (t frames at ``fps``, s samples at ``sample_rate`
 Shards are written to a temporary name and renamed, and the index after the tensors, so
 an interrupted run never leaves a shard that looks complete. Re-running skips shards whose
 index exists. Readers open shards memory-mapped and slice windows without loading clips.
+
+Splits: a clip's ``meta["split"]`` is ``train``, ``val`` or ``test`` (datasets made before the
+validation split existed have ``train`` and ``heldout``: there ``val`` and ``test`` select the
+``heldout`` clips, see :func:`clips_in_split`). ``meta`` may also record who speaks and what:
+``identity_id`` (or ``speaker``), ``sentence_id`` (else derived from ``transcript``) and
+``voice_id`` (:func:`clip_keys`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +44,65 @@ from styletalker_core.errors import StyleTalkerError
 
 FORMAT_NAME = "styletalker-clips"
 FORMAT_VERSION = 1
+LEGACY_HELDOUT = "heldout"
+LEGACY_SPLITS = ("val", "test")  # served by the heldout clips of a dataset without them
+LOG = logging.getLogger(__name__)
+_warned_legacy: set[tuple[str, str]] = set()
+
+
+def sentence_id(text: str) -> str:
+    """A sentence's id: the first 12 hex digits of the SHA-1 of its text (equal texts, equal ids)."""
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def record_split(record: dict[str, Any]) -> str:
+    meta = record.get("meta")
+    split = meta.get("split", "") if isinstance(meta, dict) else ""
+    return split if isinstance(split, str) else ""
+
+
+def is_legacy_split(records: dict[str, dict[str, Any]], split: str) -> bool:
+    """True when ``split`` (val or test) is served by the ``heldout`` clips: the dataset has no clip
+    marked val or test but has held-out ones (made before the validation split existed)."""
+    if split not in LEGACY_SPLITS:
+        return False
+    present = {record_split(record) for record in records.values()}
+    return LEGACY_HELDOUT in present and not present & set(LEGACY_SPLITS)
+
+
+def clips_in_split(records: dict[str, dict[str, Any]], split: str, source: str = "") -> list[str]:
+    """Ids of the clips of ``split`` (in record order). In a dataset of the older train / heldout
+    layout ``val`` and ``test`` both select the ``heldout`` clips (logged once per dataset and split)."""
+    wanted = split
+    if is_legacy_split(records, split):
+        wanted = LEGACY_HELDOUT
+        if (source, split) not in _warned_legacy:
+            _warned_legacy.add((source, split))
+            LOG.warning("%s has the older train / heldout splits: its heldout clips serve as %r (make a dataset with "
+                        "separate val and test splits with `styletalker data synth`)", source or "the dataset", split)
+    return [clip for clip, record in records.items() if record_split(record) == wanted]
+
+
+def clip_keys(record: dict[str, Any]) -> dict[str, str]:
+    """What a clip's record says of who speaks what: ``identity`` (meta identity_id, else speaker),
+    ``sentence`` (meta sentence_id, else the id of its transcript) and ``voice`` (meta voice_id);
+    only the ones recorded."""
+    meta = record.get("meta")
+    if not isinstance(meta, dict):
+        return {}
+    keys = {}
+    if meta.get("identity_id") is not None:
+        keys["identity"] = f"identity {meta['identity_id']}"
+    elif meta.get("speaker"):
+        keys["identity"] = f"speaker {meta['speaker']}"
+    if meta.get("sentence_id"):
+        keys["sentence"] = f"sentence {meta['sentence_id']}"
+    elif isinstance(meta.get("transcript"), str) and meta["transcript"].strip():
+        keys["sentence"] = f"sentence {sentence_id(meta['transcript'])}"
+    if meta.get("voice_id") is not None:
+        keys["voice"] = f"voice {meta['voice_id']}"
+    return keys
+
 
 
 @attrs.define
@@ -155,6 +222,10 @@ class ShardReader:
 
     def clip_ids(self) -> list[str]:
         return list(self.records)
+
+    def split_clip_ids(self, split: str) -> list[str]:
+        """Clips of ``split`` (``val`` and ``test`` select ``heldout`` in the older layout: :func:`clips_in_split`)."""
+        return clips_in_split(self.records, split, str(self.root))
 
     def _shard(self, clip_id: str) -> Any:
         shard = self.records[clip_id]["shard"]

@@ -73,6 +73,55 @@ def _check_run_recipe(run_dir: Path, recipe: Recipe) -> None:
     write_text_atomic(path, dumps(current))
 
 
+def _recorded_clips(spec: ComponentSpec | None) -> tuple[str, dict[str, dict[str, str]]] | None:
+    """(dataset root, clip id -> what its record says of identity, sentence and voice) of the clips a
+    data table selects (its ``root``, ``split`` and ``clip_ids`` options), or None when the table
+    names no clip dataset folder."""
+    from styletalker_core.data.shards import ShardReader, clip_keys
+
+    root = spec.options.get("root") if spec is not None else None
+    if not isinstance(root, str) or not root or not (Path(root) / "manifest.json").is_file():
+        return None
+    reader = ShardReader(root)
+    chosen = reader.clip_ids()
+    clip_ids = spec.options.get("clip_ids")
+    if isinstance(clip_ids, list):
+        chosen = [clip for clip in clip_ids if clip in reader.records]
+    split = spec.options.get("split")
+    if isinstance(split, str) and split:
+        in_split = set(reader.split_clip_ids(split))
+        chosen = [clip for clip in chosen if clip in in_split]
+    return str(Path(root).resolve()), {clip: clip_keys(reader.records[clip]) for clip in chosen}
+
+
+def _examples(values: set[str], count: int = 3) -> str:
+    ordered = sorted(values)
+    return ", ".join(ordered[:count]) + (", ..." if len(ordered) > count else "")
+
+
+def check_train_val_disjoint(recipe: Recipe) -> None:
+    """Refuse a recipe whose validation clips share clips, identities or sentences with its training
+    clips (where the datasets record them: meta identity_id / speaker, sentence_id / transcript)."""
+    train, val = _recorded_clips(recipe.data.train), _recorded_clips(recipe.data.val)
+    if train is None or val is None:
+        return
+    overlaps = []
+    if train[0] == val[0]:
+        shared = set(train[1]) & set(val[1])
+        if shared:
+            overlaps.append(f"{len(shared)} clips ({_examples(shared)})")
+    for kind, plural in (("identity", "identities"), ("sentence", "sentences")):
+        seen = {keys[kind] for keys in train[1].values() if kind in keys}
+        shared = seen & {keys[kind] for keys in val[1].values() if kind in keys}
+        if shared:
+            overlaps.append(f"{len(shared)} {plural} ({_examples(shared)})")
+    if overlaps:
+        raise StyleTalkerError(
+            f"recipe {recipe.name}: data.train and data.val overlap: they share {'; '.join(overlaps)}; validate on "
+            "clips no training saw (split = \"val\" of a dataset made by `styletalker data synth`)"
+        )
+
+
 def _open_loggers(recipe: Recipe, registries: Registries, runtime: Runtime, run_dir: Path) -> list[MetricLogger]:
     if not runtime.is_main:
         return []
@@ -114,7 +163,14 @@ def train_recipe(
     only_stages: list[str] | None = None,
 ) -> TrainResult:
     """Run the enabled stages of ``recipe`` in order (or only ``only_stages``), resuming where a previous
-    run stopped and skipping finished stages; then write ``model.safetensors``."""
+    run stopped and skipping finished stages; then write ``model.safetensors``.
+
+    Refused before anything runs: validation clips that share clips, identities or sentences with
+    the training clips, and a training signal that is the same file as an evaluation judge."""
+    from styletalker_core.evaluate.judges import check_judge_separation
+
+    check_train_val_disjoint(recipe)
+    check_judge_separation(recipe, registries)
     runtime = setup_runtime(recipe.runtime)
     run_dir = Path(run_dir or recipe.run_dir())
     if runtime.is_main:

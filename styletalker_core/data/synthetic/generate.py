@@ -49,12 +49,15 @@ def _run_task(task: tuple[SynthConfig, str, int]) -> int:
 
 
 def dataset_info(config: SynthConfig) -> dict[str, Any]:
-    """The manifest's ``info``: how the dataset was made and what its labels mean."""
+    """The manifest's ``info``: how the dataset was made, its splits (clips, identity numbers and,
+    in the train / val / test layout, voices of each) and what its labels mean."""
     pool = config.identity_pool()
-    return {
+    splits = [name for name, _ in config.split_sizes()]
+    info: dict[str, Any] = {
         "generator": "styletalker synthetic talking faces",
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.asdict(config).items()},
-        "identities": {"train": pool.train_ids(), "heldout": pool.heldout_ids()},
+        "splits": dict(config.split_sizes()),
+        "identities": {split: pool.ids(split) for split in splits},
         "identity_factors": list(IDENTITY_FACTORS),
         "labels": {
             "identity": "identity factors in [0, 1], [t, %d]" % len(IDENTITY_FACTORS),
@@ -67,6 +70,12 @@ def dataset_info(config: SynthConfig) -> dict[str, Any]:
         "label_names": list(LABEL_NAMES),
         "phonemes": list(PHONEMES),
     }
+    voices = config.voice_pool()
+    if voices is not None:
+        parameters = voices.parameters()
+        info["voices"] = {split: [[number, *parameters[number]] for number in voices.ids(split)] for split in splits}
+        info["voice_columns"] = ["voice_id", "variant", "pitch", "pitch_range"]
+    return info
 
 
 def generate_dataset(root: str | Path, config: SynthConfig, workers: int = 1, progress: bool = True) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Identity parameters of synthetic faces, their distribution, and the train / held-out split.
+"""Identity parameters of synthetic faces, their distribution, and their split (train / val / test).
 
 An identity is a vector of ``IDENTITY_DIM`` continuous factors, each in [0, 1] (the
 "identity vector" stored as a per-frame label and read back by the factor oracle). The
@@ -10,7 +10,10 @@ identities were drawn. A pool holds ``num_train`` training identities (numbers
 ``0 .. num_train - 1``) and ``num_heldout`` held-out identities (the numbers after them);
 held-out identities are redrawn until they lie at least ``min_distance`` (L2, in factor
 units) from every training identity, so the two sets are disjoint as vectors, not only by
-number.
+number. The held-out numbers form one split, ``heldout`` (datasets made before the
+validation split existed), or consecutive blocks, one per split of ``held_splits``
+(``(("val", 20), ("test", 30))``: numbers ``num_train .. num_train + 19`` are ``val``, the
+next 30 ``test``).
 """
 
 from __future__ import annotations
@@ -55,30 +58,43 @@ def sample_identity(seed: int, number: int) -> np.ndarray:
 
 @attrs.frozen
 class IdentityPool:
-    """``num_train`` training identities and ``num_heldout`` disjoint held-out identities."""
+    """``num_train`` training identities and ``num_heldout`` disjoint held-out identities, the
+    latter split into ``held_splits`` (name, count) blocks, or one ``heldout`` split when empty."""
 
     seed: int
     num_train: int
     num_heldout: int
     min_distance: float = 0.35
+    held_splits: tuple[tuple[str, int], ...] = ()
 
     def __attrs_post_init__(self) -> None:
         if self.num_train < 1 or self.num_heldout < 0:
             raise ValueError(f"identity pool needs >= 1 training identity, got {self.num_train} / {self.num_heldout}")
+        if self.held_splits and sum(count for _, count in self.held_splits) != self.num_heldout:
+            raise ValueError(f"held_splits {self.held_splits} do not add up to {self.num_heldout} held-out identities")
 
     def train_ids(self) -> list[int]:
         return list(range(self.num_train))
 
     def heldout_ids(self) -> list[int]:
+        """Every held-out identity number (of all held-out splits)."""
         return list(range(self.num_train, self.num_train + self.num_heldout))
 
+    def split_names(self) -> list[str]:
+        return ["train", *(name for name, _ in self.held_splits)] if self.held_splits else ["train", "heldout"]
+
     def ids(self, split: str) -> list[int]:
-        """Identity numbers of ``split`` ("train" or "heldout")."""
+        """Identity numbers of ``split`` ("train", then "heldout" or the names of ``held_splits``)."""
         if split == "train":
             return self.train_ids()
-        if split == "heldout":
+        if split == "heldout" and not self.held_splits:
             return self.heldout_ids()
-        raise ValueError(f"unknown split {split!r}; use 'train' or 'heldout'")
+        start = self.num_train
+        for name, count in self.held_splits:
+            if name == split:
+                return list(range(start, start + count))
+            start += count
+        raise ValueError(f"unknown split {split!r}; use one of {', '.join(self.split_names())}")
 
     def train_vectors(self) -> np.ndarray:
         """float32 [num_train, IDENTITY_DIM]."""

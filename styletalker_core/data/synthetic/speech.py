@@ -13,8 +13,15 @@ samples different on a second call. :func:`synthesize` therefore speaks every ut
 a short-lived forked child process that initialises eSpeak from scratch and sends back the
 samples and phonemes through a pipe (as JSON and raw bytes); eSpeak's random generator
 (noise of breathy voices, seeded from the clock) is seeded from the text and voice. So the
-speech of a clip is a function of its text and voice only. Sentences are assigned to the train or held-out split by a hash of
-their text, so the two splits never share a sentence.
+speech of a clip is a function of its text and voice only. Sentences are assigned to a split
+(train / val / test, or train / heldout in datasets of the older layout) by a hash of their
+text, so no two splits share a sentence.
+
+Voices: in the train / val / test layout a *voice* is one eSpeak speaker (a voice variant of
+:data:`VOICES` with its own pitch and pitch range; the speaking rate varies per sentence).
+Voices are numbered like identities and each split has its own (:class:`VoicePool`); a
+split's voices cycle through every variant, and no voice of one split has the variant, pitch
+and pitch range of a voice of another. The older layout draws a voice per clip instead.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import os
 import struct
 import threading
 import zlib
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -225,21 +233,45 @@ def word_list() -> list[str]:
 
 
 def sentence_split(text: str, heldout_fraction: float) -> str:
-    """"heldout" or "train": a fixed function of the text, so splits never share a sentence."""
+    """"heldout" or "train" (the older two-split layout): a fixed function of the text, so splits
+    never share a sentence."""
     return "heldout" if (zlib.crc32(text.encode()) % 10_000) < heldout_fraction * 10_000 else "train"
 
 
-def sample_sentence(rng: np.random.Generator, num_words: int, split: str, heldout_fraction: float) -> str:
-    """A random sentence of ``num_words`` words that belongs to ``split``."""
+def sentence_split3(text: str, val_fraction: float, test_fraction: float) -> str:
+    """"val", "test" or "train": a fixed function of the text (the same hash as :func:`sentence_split`;
+    the first ``val_fraction`` of the hash range is val, the next ``test_fraction`` test)."""
+    bucket = zlib.crc32(text.encode()) % 10_000
+    if bucket < val_fraction * 10_000:
+        return "val"
+    return "test" if bucket < (val_fraction + test_fraction) * 10_000 else "train"
+
+
+def sample_sentence(rng: np.random.Generator, num_words: int, split: str,
+                    heldout_fraction: float | Callable[[str], str]) -> str:
+    """A random sentence of ``num_words`` words that belongs to ``split``.
+
+    ``heldout_fraction``: the older layout's held-out fraction (:func:`sentence_split`), or a
+    function text -> split name (for example ``lambda t: sentence_split3(t, 0.1, 0.15)``).
+    """
     words = word_list()
-    if split == "heldout" and heldout_fraction <= 0:
-        raise ValueError("a held-out sentence needs heldout_fraction > 0")
-    if split == "train" and heldout_fraction >= 1:
-        raise ValueError("a training sentence needs heldout_fraction < 1")
-    while True:
+    if callable(heldout_fraction):
+        assign = heldout_fraction
+    else:
+        if split == "heldout" and heldout_fraction <= 0:
+            raise ValueError("a held-out sentence needs heldout_fraction > 0")
+        if split == "train" and heldout_fraction >= 1:
+            raise ValueError("a training sentence needs heldout_fraction < 1")
+        fraction = heldout_fraction
+
+        def assign(text: str) -> str:
+            return sentence_split(text, fraction)
+
+    for _ in range(1_000_000):
         text = " ".join(words[i] for i in rng.integers(0, len(words), size=num_words))
-        if sentence_split(text, heldout_fraction) == split:
+        if assign(text) == split:
             return text
+    raise ValueError(f"found no sentence of split {split!r} in a million draws; is its fraction 0?")
 
 
 def sample_voice(rng: np.random.Generator) -> Voice:
@@ -250,3 +282,52 @@ def sample_voice(rng: np.random.Generator) -> Voice:
         pitch=int(rng.integers(30, 71)),
         pitch_range=int(rng.integers(30, 81)),
     )
+
+
+_VOICE_SALT = 0x70CE
+
+
+def sample_rate(rng: np.random.Generator) -> int:
+    """A speaking rate in words per minute (130-190), drawn per sentence."""
+    return int(rng.integers(130, 191))
+
+
+@attrs.frozen
+class VoicePool:
+    """Numbered voices split into consecutive blocks: ``splits`` holds (split name, count).
+
+    Voice ``k`` is eSpeak variant ``VOICES[j % len(VOICES)]``, ``j`` its place in its split's
+    block (so a split of at least ``len(VOICES)`` voices has every variant), with a pitch (30-70)
+    and a pitch range (30-80) drawn from its own random stream. A voice whose (variant, pitch,
+    pitch range) equals that of an earlier voice is redrawn, so no two voices, and no two
+    splits, share one.
+    """
+
+    seed: int
+    splits: tuple[tuple[str, int], ...]
+
+    def ids(self, split: str) -> list[int]:
+        start = 0
+        for name, count in self.splits:
+            if name == split:
+                return list(range(start, start + count))
+            start += count
+        raise ValueError(f"unknown split {split!r}; use one of {', '.join(name for name, _ in self.splits)}")
+
+    def parameters(self) -> list[tuple[str, int, int]]:
+        """(variant, pitch, pitch range) of every voice, in voice-number order."""
+        voices: list[tuple[str, int, int]] = []
+        for _, count in self.splits:
+            for place in range(count):
+                rng = np.random.default_rng([self.seed, _VOICE_SALT, len(voices)])
+                variant = VOICES[place % len(VOICES)]
+                while True:
+                    candidate = (variant, int(rng.integers(30, 71)), int(rng.integers(30, 81)))
+                    if candidate not in voices:
+                        break
+                voices.append(candidate)
+        return voices
+
+    def voice(self, number: int, rate: int) -> Voice:
+        name, pitch, pitch_range = self.parameters()[number]
+        return Voice(name=name, rate=rate, pitch=pitch, pitch_range=pitch_range)
