@@ -26,6 +26,10 @@ def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor, eps: f
 
     Computed as (s^2) @ (sum over taps of w^2)^T, which never forms the per-sample kernels.
     """
+    if torch.is_autocast_enabled(styles.device.type):
+        # a sum of squares over i * k * k terms: kept in float32 under mixed-precision training
+        with torch.autocast(styles.device.type, enabled=False):
+            return demodulation_coefficients(weight.float(), styles.float(), eps)
     energy = weight.square().sum(dim=[2, 3])  # [o, i]
     return (styles.square() @ energy.t() + eps).rsqrt()
 

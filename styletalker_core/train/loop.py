@@ -157,8 +157,9 @@ def run_stage(stage: TrainingStage, context: StageContext, loggers: list[MetricL
         for phase in stage.phases(step):
             optimizer = optimizers[phase.optimizer]
             optimizer.zero_grad(set_to_none=True)
-            with runtime.autocast():
+            with runtime.autocast():  # mixed precision (runtime.precision) for every stage, here only
                 loss, values = stage.loss(phase.name, batch, step)
+            loss = loss.float()  # under autocast a loss can come back bfloat16/float16; backward starts in float32
             values = {**values, f"loss_{phase.name}": float(loss.detach())}
             if not all(math.isfinite(v) for v in values.values()):
                 last = latest_checkpoint(checkpoint_dir)

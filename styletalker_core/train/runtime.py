@@ -40,12 +40,25 @@ class Runtime:
 
     @contextlib.contextmanager
     def autocast(self) -> Iterator[None]:
-        """Mixed precision for forward passes (no-op in fp32)."""
+        """Mixed precision for a stage's forward pass and loss (no-op in fp32).
+
+        The training loop enters this around ``TrainingStage.loss`` and nowhere else, so every stage
+        gets it without code of its own. Inside, torch.autocast runs matrix products and
+        convolutions in bfloat16 (or float16) and keeps the ops that need range or accumulation
+        precision (losses, norms, softmax, exp/log ...) in float32; parameters, gradients and the
+        optimizer state stay float32 (the master weights), since autocast casts per op and never
+        changes a parameter. The loop casts the returned loss to float32 before backward.
+        """
         if self.precision == "fp32":
             yield
             return
         with torch.autocast(device_type=self.device.type, dtype=AUTOCAST_DTYPES[self.precision]):
             yield
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        """bfloat16 / float16 under mixed precision, None in fp32."""
+        return AUTOCAST_DTYPES.get(self.precision)
 
     def grad_scaler(self) -> torch.amp.GradScaler:
         """Loss scaling, needed for fp16 only (enabled=False makes it a pass-through)."""
@@ -90,6 +103,26 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return parse_device(name, "runtime.device =", "use 'cpu' or 'auto'")
 
 
+def check_precision(precision: str, device: torch.device) -> None:
+    """Refuse a precision the device cannot train in, with what to use instead.
+
+    fp32 everywhere; bf16 on the CPU (autocast; fast on CPUs with AMX or AVX512-BF16) and on CUDA
+    devices that support it (Ampere and newer); fp16 on CUDA only (with loss scaling: the
+    engine's GradScaler), since CPU autocast in float16 has no loss scaling here.
+    """
+    if precision not in ("fp32", *AUTOCAST_DTYPES):
+        raise StyleTalkerError(f"runtime.precision = {precision!r}: use 'fp32', 'bf16' or 'fp16'")
+    if precision == "fp16" and device.type != "cuda":
+        raise StyleTalkerError(
+            f"runtime.precision = 'fp16' needs CUDA (device is {device.type}); use 'bf16' or 'fp32' on the CPU"
+        )
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise StyleTalkerError(
+            f"runtime.precision = 'bf16': {torch.cuda.get_device_name(device)} has no bfloat16 support; "
+            "use 'fp16' or 'fp32'"
+        )
+
+
 def setup_runtime(config: RuntimeConfig) -> Runtime:
     """Resolve the device and, when launched by torchrun (WORLD_SIZE > 1), join the process group.
 
@@ -99,8 +132,7 @@ def setup_runtime(config: RuntimeConfig) -> Runtime:
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = resolve_device(config.device, local_rank)
-    if config.precision == "fp16" and device.type != "cuda":
-        raise StyleTalkerError("runtime.precision = 'fp16' needs CUDA; use 'bf16' or 'fp32' on the CPU")
+    check_precision(config.precision, device)
     if config.num_threads > 0:
         torch.set_num_threads(config.num_threads)
     if config.deterministic:
