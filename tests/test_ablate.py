@@ -276,3 +276,71 @@ def test_best_runs_need_two_scores() -> None:
 
     assert best_runs([Run("a", 2.0), Run("b", 1.0), Run("c", 1.0)], "audio", "lmd") == {"b", "c"}
     assert best_runs([Run("a", 2.0)], "audio", "lmd") == set()
+
+
+@pytest.fixture
+def toy_model(registries: Registries, tmp_path: Path) -> Path:
+    """A trained-model file of the toy talking head, storing the toy recipe it was 'trained' with."""
+    from styletalker_core.checkpoint import save_checkpoint
+    from test_talking_head_toys import toy_components
+
+    return save_checkpoint(tmp_path / "toy_model.safetensors", toy_components(registries), recipe={"name": "toy_model_recipe"})
+
+
+def test_ablate_evaluates_given_model_files_without_training(registries: Registries, dataset: Path, toy_model: Path,
+                                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    base, ablated = write_recipes(tmp_path, dataset)
+    monkeypatch.setattr("styletalker_core.plugins.get_registries", lambda: registries)
+    out, runs = tmp_path / "given", tmp_path / "runs"
+    # One model per recipe: the recipe gives name, metrics and data; nothing is trained.
+    assert main(["ablate", str(base), "--model", str(toy_model), "--runs", str(runs), "--modes", "audio,reconstruction",
+                 "--out", str(out)]) == 0
+    assert not runs.exists()
+    table = (out / "ablation.md").read_text()
+    assert f"| toy_flow | `{toy_model}` | none (given model) | - | not trained here |" in table
+    assert f"--model {toy_model}" in table and "clips of split `test`" in table
+    summary = json.loads((out / "ablation.json").read_text())
+    [run] = summary["runs"]
+    assert run["given_model"] and run["model"] == str(toy_model) and run["stages_run"] == []
+    assert run["clips"] == ["clip2", "clip3"]  # the older layout's heldout clips serve as test
+    report = json.loads((out / "toy_flow" / "audio.json").read_text())
+    assert report["summary"]["psnr"]["count"] == 2
+    # Models alone: each with the recipe stored in it, named after the file.
+    assert main(["ablate", "--model", str(toy_model), "--data", str(dataset), "--metrics", "psnr", "--modes", "audio",
+                 "--out", str(tmp_path / "alone")]) == 0
+    alone = json.loads((tmp_path / "alone" / "ablation.json").read_text())
+    assert [r["recipe"] for r in alone["runs"]] == ["toy_model"]
+    assert alone["runs"][0]["results"]["audio"]["psnr"] == summary["runs"][0]["results"]["audio"]["psnr"]
+    with pytest.raises(StyleTalkerError, match="2 --model files for 1 recipes"):
+        run_ablation(AblationSettings([str(base)], tmp_path / "x", models=[str(toy_model)] * 2), registries)
+    with pytest.raises(StyleTalkerError, match="no such file"):
+        run_ablation(AblationSettings([str(base)], tmp_path / "x", models=[str(tmp_path / "missing.safetensors")]), registries)
+
+
+def test_evaluate_model_scores_a_model_file_like_ablate(registries: Registries, dataset: Path, toy_model: Path,
+                                                       tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    base, _ = write_recipes(tmp_path, dataset)
+    monkeypatch.setattr("styletalker_core.plugins.get_registries", lambda: registries)
+    results = tmp_path / "results.json"
+    assert main(["evaluate", "--model", str(toy_model), "--recipe", str(base), "--modes", "audio,motion",
+                 "--clips", "2", "--out", str(results)]) == 0
+    printed = capsys.readouterr().out
+    assert "## audio-driven" in printed and "## motion-controllable" in printed and "split test" in printed
+    document = json.loads(results.read_text())
+    assert document["format"] == "styletalker-model-evaluation" and document["split"] == "test"
+    assert document["clips"] == ["clip2", "clip3"] and set(document["modes"]) == {"audio", "motion"}
+    assert document["modes"]["audio"]["summary"]["psnr"]["count"] == 2
+    # The same numbers as `styletalker ablate` with the same model, recipe and seed.
+    assert main(["ablate", str(base), "--model", str(toy_model), "--modes", "audio", "--out", str(tmp_path / "a")]) == 0
+    ablation = json.loads((tmp_path / "a" / "ablation.json").read_text())
+    assert ablation["runs"][0]["results"]["audio"]["psnr"] == document["modes"]["audio"]["summary"]["psnr"]
+    # --model takes its clips from a dataset, not from generated videos; the split is checked.
+    assert main(["evaluate", "--model", str(toy_model), "--recipe", str(base), "--reference", str(dataset),
+                 "--out", str(tmp_path / "r.json")]) == 2
+    assert "drop --reference" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(toy_model), "--recipe", str(base), "--split", "val2",
+                 "--out", str(tmp_path / "r.json")]) == 2
+    assert "no clip is in split 'val2'" in capsys.readouterr().err
+    assert main(["evaluate", "--generated", str(tmp_path), "--clips", "3", "--out", str(tmp_path / "r.json")]) == 2
+    assert "--clips goes with --model" in capsys.readouterr().err

@@ -2,25 +2,38 @@
 
 - clips: which held-out clips, read into memory
 - generation: the clips generated again by a model, audio-driven and motion-controllable
-- runner: train, generate, evaluate, for every recipe
+- runner: train (or take a given model file), generate, evaluate, for every recipe
 - report: markdown table, PNG bar charts, JSON summary
 """
 
 from styletalker_core.ablate.clips import HeldoutClip, dataset_root, load_clips
 from styletalker_core.ablate.generation import MODES, fitted_indices, generate_items
-from styletalker_core.ablate.runner import AblationSettings, RecipeRun, evaluate_model, evaluation_clips, quote_command, run_ablation
+from styletalker_core.ablate.runner import (
+    AblationSettings,
+    ModelEvaluation,
+    RecipeRun,
+    evaluate_model,
+    evaluate_model_file,
+    evaluation_clips,
+    model_recipe,
+    quote_command,
+    run_ablation,
+)
 
 __all__ = [
     "MODES",
     "AblationSettings",
     "HeldoutClip",
+    "ModelEvaluation",
     "RecipeRun",
     "dataset_root",
     "evaluate_model",
+    "evaluate_model_file",
     "evaluation_clips",
     "fitted_indices",
     "generate_items",
     "load_clips",
+    "model_recipe",
     "quote_command",
     "run_ablation",
 ]

@@ -64,7 +64,8 @@ def markdown(settings: AblationSettings, runs: list[RecipeRun]) -> str:
         "",
         "    " + settings.command,
         "",
-        f"Each recipe was trained (or its finished run reused), then generated {clips} held-out clips of "
+        f"Each recipe was trained (or its finished run reused; a model given with --model is evaluated as it is), "
+        f"then generated {clips} clips of split `{settings.split}` of "
         f"`{runs[0].data if runs else ''}` ({', '.join(runs[0].clips) if runs else ''}) in each mode; values are the mean ± "
         "std over clips (n = clips with a value, when fewer). Bold: best per column. "
         "Arrows: which way is better.",
@@ -73,6 +74,9 @@ def markdown(settings: AblationSettings, runs: list[RecipeRun]) -> str:
         "|---|---|---|---|---|",
     ]
     for run in runs:
+        if run.given_model:
+            lines.append(f"| {run.name} | `{run.model}` | none (given model) | - | not trained here |")
+            continue
         trained = ", ".join(run.stages_run) or "none (all reused)"
         overrides = "".join(f" --set {o}" for o in settings.overrides)
         lines.append(f"| {run.name} | `{run.run_dir}` | {trained} | {run.train_seconds:.0f} s | "
@@ -144,12 +148,14 @@ def summary_json(settings: AblationSettings, runs: list[RecipeRun]) -> dict:
         "version": 1,
         "command": settings.command,
         "modes": list(settings.modes),
+        "split": settings.split,
         "runs": [
             {
                 "recipe": run.name,
                 "source": run.source,
                 "run_dir": str(run.run_dir),
                 "model": str(run.model),
+                "given_model": run.given_model,
                 "train_seconds": run.train_seconds,
                 "stages_run": run.stages_run,
                 "stages_skipped": run.stages_skipped,

@@ -1,4 +1,5 @@
-"""Running an ablation: train (or reuse) each recipe, generate held-out clips in each mode, evaluate.
+"""Running an ablation: train (or reuse) each recipe, or take given model files, generate held-out
+clips in each mode, evaluate.
 
 Output folder::
 
@@ -19,7 +20,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from styletalker_core.ablate.clips import HeldoutClip, dataset_root, load_clips
+from styletalker_core.ablate.clips import EVALUATION_SPLIT, HeldoutClip, dataset_root, load_clips
 from styletalker_core.ablate.generation import MODES, generate_items
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.evaluate import EvalReport, MetricInfo, build_metrics, evaluate_items, metric_specs
@@ -46,6 +47,8 @@ class AblationSettings:
     seed: int = 0
     videos: int = 1
     command: str = ""
+    split: str = EVALUATION_SPLIT  # "test" for reported numbers; "val" for choices made during development
+    models: list[str] = attrs.Factory(list)  # model files evaluated instead of training (one per recipe, or alone)
 
 
 @attrs.define
@@ -62,18 +65,98 @@ class RecipeRun:
     reports: dict[str, EvalReport] = attrs.Factory(dict)
     clips: list[str] = attrs.Factory(list)
     data: str = ""
+    given_model: bool = False  # evaluated as given (--model), not trained here
 
 
-def _load_recipes(settings: AblationSettings, registries: Registries) -> list[Recipe]:
-    recipes = [load_recipe(reference, settings.overrides, registries) for reference in settings.recipes]
-    names = [recipe.name for recipe in recipes]
+@attrs.define
+class Entry:
+    """One row of an ablation: its name, where it came from, its recipe, and a given model file (or None: train)."""
+
+    name: str
+    source: str
+    recipe: Recipe
+    model: Path | None = None
+
+
+def model_recipe(model: str | Path, overrides: Sequence[str], registries: Registries) -> Recipe:
+    """The recipe stored in a model file (the one it was trained with), with ``overrides`` applied."""
+    from styletalker_core.checkpoint import read_metadata
+    from styletalker_core.recipe.validate import apply_override, structure
+
+    raw = read_metadata(model).get("recipe")
+    if not isinstance(raw, dict) or not raw:
+        raise StyleTalkerError(f"{model}: stores no recipe; give the recipe to evaluate it with as well")
+    raw = dict(raw)
+    for assignment in overrides:
+        apply_override(raw, assignment, registries)
+    return structure(raw, registries, source=f"{model} (its recipe)")
+
+
+def check_model_file(model: str | Path, flag: str = "--model") -> Path:
+    path = Path(model)
+    if not path.is_file():
+        raise StyleTalkerError(f"{flag} {model}: no such file (a trained model, e.g. runs/<recipe>/model.safetensors)")
+    return path
+
+
+def given_model_problems(model: Path, recipe: Recipe, metrics: list[tuple[MetricInfo, Metric]],
+                         registries: Registries) -> list[str]:
+    """Problems of evaluating ``model`` with ``metrics``: a training signal of the recipe stored in the
+    model file (how it was trained) that is the same file as a judge of ``metrics``."""
+    from styletalker_core.evaluate.judges import judge_problems, metric_judge_files
+    from styletalker_core.registry.components import ComponentSpec
+
+    judges = list(metric_judge_files([ComponentSpec(info.name, info.options) for info, _ in metrics], registries,
+                                     prefix="metrics"))
+    try:
+        trained_with = model_recipe(model, [], registries)
+    except StyleTalkerError:
+        return []  # no (valid) stored recipe: nothing known of its training
+    return judge_problems(trained_with, registries, judges)
+
+
+def warn_self_judging(model: Path, metrics: list[tuple[MetricInfo, Metric]]) -> None:
+    """Warn when a metric judges the model with the model file itself (its own lip-sync discriminator)."""
+    from styletalker_core.evaluate.judges import file_sha256
+    from styletalker_core.paths import find_project_file
+
+    digest = file_sha256(model)
+    for info, _ in metrics:
+        for key, value in info.options.items():
+            found = find_project_file(value) if isinstance(value, str) and value else None
+            if found is not None and found.is_file() and file_sha256(found) == digest:
+                LOG.warning("metric %s judges %s with the model's own file (%s = %s): a model scores well with "
+                            "the network it trained against; use an independent judge", info.name, model, key, value)
+
+
+def _load_entries(settings: AblationSettings, registries: Registries) -> list[Entry]:
+    """The rows: recipes to train; with --model, the i-th model in place of training the i-th recipe,
+    or, without recipes, each model with the recipe stored in it (named after the file)."""
+    if not settings.recipes and not settings.models:
+        raise StyleTalkerError("give recipes to train and compare, or model files with --model")
+    if settings.recipes and settings.models and len(settings.models) != len(settings.recipes):
+        raise StyleTalkerError(f"{len(settings.models)} --model files for {len(settings.recipes)} recipes: give one model "
+                               "per recipe (in order), or models alone (each evaluated with the recipe stored in it)")
+    models = [check_model_file(model) for model in settings.models]
+    if settings.recipes:
+        recipes = [load_recipe(reference, settings.overrides, registries) for reference in settings.recipes]
+        entries = [Entry(recipe.name, str(reference), recipe, models[index] if models else None)
+                   for index, (reference, recipe) in enumerate(zip(settings.recipes, recipes))]
+    else:
+        entries = [Entry(model.stem, str(model), model_recipe(model, settings.overrides, registries), model) for model in models]
+    names = [entry.name for entry in entries]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
-        raise StyleTalkerError(f"recipes named {', '.join(duplicates)} appear more than once; each recipe of an ablation needs its own name")
+        what = "recipes" if settings.recipes else "model files"
+        raise StyleTalkerError(f"{what} named {', '.join(duplicates)} appear more than once; each recipe of an ablation needs its own name")
     unknown = [mode for mode in settings.modes if mode not in MODES]
     if unknown or not settings.modes:
         raise StyleTalkerError(f"modes {', '.join(unknown) or '(none)'}: choose from {', '.join(MODES)}")
-    return recipes
+    return entries
+
+
+def _load_recipes(settings: AblationSettings, registries: Registries) -> list[Recipe]:
+    return [entry.recipe for entry in _load_entries(settings, registries)]
 
 
 def _write_videos(run_dir: Path, mode: str, items: list[tuple[str, EvalItem]], count: int) -> None:
@@ -92,9 +175,10 @@ def evaluate_model(
     metrics: list[tuple[MetricInfo, Metric]],
     settings: AblationSettings,
     registries: Registries,
-    out_dir: Path,
+    out_dir: Path | None,
 ) -> dict[str, EvalReport]:
-    """Generate ``clips`` with the model in every mode of ``settings`` and evaluate; writes <mode>.json and videos."""
+    """Generate ``clips`` with the model in every mode of ``settings`` and evaluate; writes <mode>.json and
+    the first ``settings.videos`` videos into ``out_dir`` (nothing when None)."""
     from styletalker_core.model import TalkingHead
 
     head = TalkingHead.from_checkpoint(model_path, registries)
@@ -103,44 +187,58 @@ def evaluate_model(
         started = time.time()
         generated = list(generate_items(head, clips, mode, settings.seed, recipe.sample.temperature, recipe.sample.pose_scale))
         report = evaluate_items(metrics, generated)
-        report.write_json(out_dir / f"{mode}.json")
-        _write_videos(out_dir, mode, [(name, item) for name, item, _ in generated], settings.videos)
+        if out_dir is not None:
+            report.write_json(out_dir / f"{mode}.json")
+            _write_videos(out_dir, mode, [(name, item) for name, item, _ in generated], settings.videos)
         LOG.info("%s, %s: %d clips in %.1f s", recipe.name, MODES[mode], len(clips), time.time() - started)
         reports[mode] = report
     return reports
 
 
 def evaluation_clips(settings: AblationSettings, recipes: list[Recipe]) -> tuple[Path, list[HeldoutClip]]:
-    """The dataset and held-out clips every recipe is evaluated on (one set for all, for a fair comparison)."""
+    """The dataset and held-out clips (of ``settings.split``) every recipe is evaluated on (one set for
+    all, for a fair comparison)."""
     roots = {dataset_root(recipe, settings.data).resolve(): recipe.name for recipe in recipes}
     if len(roots) > 1:
         listing = ", ".join(f"{name}: {root}" for root, name in roots.items())
         raise StyleTalkerError(f"the recipes evaluate on different datasets ({listing}); name one with --data DIR")
     root = dataset_root(recipes[0], settings.data)
     count = settings.clips or recipes[0].evaluate.clips
-    return root, load_clips(root, count, explicit=settings.data is not None)
+    return root, load_clips(root, count, explicit=settings.data is not None, split=settings.split)
 
 
 def run_ablation(settings: AblationSettings, registries: Registries) -> list[RecipeRun]:
-    """Train or reuse every recipe, evaluate each on the same held-out clips, write the comparison.
+    """Train or reuse every recipe (or take the given model files), evaluate each on the same held-out
+    clips, write the comparison.
 
     The recipes, the evaluation clips and the metrics are all checked before any training starts.
     """
     from styletalker_core.ablate.report import write_outputs
     from styletalker_core.train import train_recipe
 
-    recipes = _load_recipes(settings, registries)
-    root, clips = evaluation_clips(settings, recipes)
-    metrics = [build_metrics(registries, metric_specs(settings.metrics, recipe)) for recipe in recipes]
+    entries = _load_entries(settings, registries)
+    root, clips = evaluation_clips(settings, [entry.recipe for entry in entries])
+    metrics = [build_metrics(registries, metric_specs(settings.metrics, entry.recipe)) for entry in entries]
+    for entry, entry_metrics in zip(entries, metrics):
+        if entry.model is not None:
+            problems = given_model_problems(entry.model, entry.recipe, entry_metrics, registries)
+            if problems:
+                raise StyleTalkerError(f"{entry.model}: trained against a file that judges it here: {'; '.join(problems)}")
+            warn_self_judging(entry.model, entry_metrics)
     runs = []
-    for reference, recipe, recipe_metrics in zip(settings.recipes, recipes, metrics):
-        run_dir = settings.runs / recipe.name if settings.runs else Path(recipe.run_dir())
-        started = time.time()
-        result = train_recipe(recipe, registries, run_dir=run_dir)
-        run = RecipeRun(recipe.name, str(reference), result.run_dir, result.model, time.time() - started,
-                        [stage.name for stage in result.stages], list(result.skipped),
-                        clips=[clip.clip_id for clip in clips], data=str(root))
-        run.reports = evaluate_model(result.model, recipe, clips, recipe_metrics, settings, registries, settings.out / recipe.name)
+    for entry, entry_metrics in zip(entries, metrics):
+        recipe = entry.recipe
+        if entry.model is not None:  # evaluated as given, not trained
+            run = RecipeRun(entry.name, entry.source, entry.model.parent, entry.model, 0.0, [], [],
+                            clips=[clip.clip_id for clip in clips], data=str(root), given_model=True)
+        else:
+            run_dir = settings.runs / recipe.name if settings.runs else Path(recipe.run_dir())
+            started = time.time()
+            result = train_recipe(recipe, registries, run_dir=run_dir)
+            run = RecipeRun(entry.name, entry.source, result.run_dir, result.model, time.time() - started,
+                            [stage.name for stage in result.stages], list(result.skipped),
+                            clips=[clip.clip_id for clip in clips], data=str(root))
+        run.reports = evaluate_model(run.model, recipe, clips, entry_metrics, settings, registries, settings.out / entry.name)
         runs.append(run)
     write_outputs(settings, runs)
     return runs
@@ -151,3 +249,75 @@ def quote_command(parts: Sequence[str]) -> str:
     import shlex
 
     return " ".join(shlex.quote(part) for part in parts)
+
+
+@attrs.define
+class ModelEvaluation:
+    """``styletalker evaluate --model``: one model file generating clips of a dataset split, evaluated."""
+
+    model: Path
+    recipe: Recipe
+    data: Path
+    split: str
+    clips: list[str]
+    reports: dict[str, EvalReport]
+    seed: int
+
+    def to_json(self) -> dict:
+        return {
+            "format": "styletalker-model-evaluation",
+            "version": 1,
+            "model": str(self.model),
+            "recipe": self.recipe.name,
+            "data": str(self.data),
+            "split": self.split,
+            "clips": self.clips,
+            "seed": self.seed,
+            "temperature": self.recipe.sample.temperature,
+            "pose_scale": self.recipe.sample.pose_scale,
+            "modes": {mode: report.to_json() for mode, report in self.reports.items()},
+        }
+
+
+def evaluate_model_file(
+    model: str | Path,
+    registries: Registries,
+    recipe: Recipe | None = None,
+    metrics: list[str] | None = None,
+    data: str | Path | None = None,
+    split: str = EVALUATION_SPLIT,
+    clips: int | None = None,
+    modes: Sequence[str] = tuple(MODES),
+    seed: int = 0,
+    clip_ids: Sequence[str] | None = None,
+) -> ModelEvaluation:
+    """Evaluate a trained model file without training: generate the first ``clips`` clips of ``split``
+    of ``data`` (default: the recipe's dataset) in each of ``modes`` and score them with the recipe's
+    ``[evaluate]`` metrics (or ``metrics``). ``recipe`` defaults to the one stored in the model file.
+    ``clip_ids`` picks the clips (in that order) instead of the first ``clips``."""
+    from styletalker_core.ablate.clips import heldout_clip_ids, read_clips
+    from styletalker_core.data.shards import ShardReader
+
+    path = check_model_file(model)
+    recipe = recipe if recipe is not None else model_recipe(path, [], registries)
+    unknown = [mode for mode in modes if mode not in MODES]
+    if unknown or not modes:
+        raise StyleTalkerError(f"modes {', '.join(unknown) or '(none)'}: choose from {', '.join(MODES)}")
+    root = dataset_root(recipe, str(data) if data else None)
+    if clip_ids is not None:
+        reader = ShardReader(root)
+        available = set(heldout_clip_ids(reader, explicit=data is not None, split=split))
+        missing = [clip for clip in clip_ids if clip not in available]
+        if missing:
+            raise StyleTalkerError(f"{root}: clips {', '.join(missing[:5])} are not in split {split!r}")
+        held = read_clips(reader, list(clip_ids))
+    else:
+        held = load_clips(root, clips or recipe.evaluate.clips, explicit=data is not None, split=split)
+    built = build_metrics(registries, metric_specs(metrics, recipe))
+    problems = given_model_problems(path, recipe, built, registries)
+    if problems:
+        raise StyleTalkerError(f"{path}: trained against a file that judges it here: {'; '.join(problems)}")
+    warn_self_judging(path, built)
+    settings = AblationSettings([], Path("."), modes=tuple(modes), seed=seed, videos=0, split=split)
+    reports = evaluate_model(path, recipe, held, built, settings, registries, None)
+    return ModelEvaluation(path, recipe, root, split, [clip.clip_id for clip in held], reports, seed)

@@ -1,4 +1,4 @@
-"""``styletalker ablate RECIPE... [--set k=v ...] [--clips N] [--metrics a,b] [--data DIR] [--out DIR]``."""
+"""``styletalker ablate RECIPE... [--model FILE ...] [--set k=v ...] [--clips N] [--metrics a,b] [--data DIR] [--split S] [--out DIR]``."""
 
 from __future__ import annotations
 
@@ -9,19 +9,26 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "ablate",
-        help="train (or reuse) several recipes, evaluate them on the same held-out clips, compare",
-        description="For each recipe: run its training (finished stages are skipped, so a rerun only evaluates), "
+        help="train (or reuse) several recipes, or take model files, evaluate them on the same held-out clips, compare",
+        description="For each recipe: run its training (finished stages are skipped, so a rerun only evaluates; "
+        "--model evaluates a given model file instead), "
         "generate the same held-out clips with the trained model audio-driven and motion-controllable, and "
         "evaluate them with the recipe's [evaluate] metrics. Writes DIR/ablation.md (tables with the command), "
         "DIR/ablation_<mode>.png, DIR/ablation.json, and per recipe the evaluation reports and first videos.",
     )
-    parser.add_argument("recipes", nargs="+", metavar="RECIPE", help="recipe files or names (each needs its own name)")
+    parser.add_argument("recipes", nargs="*", metavar="RECIPE", help="recipe files or names (each needs its own name)")
+    parser.add_argument("--model", dest="models", action="append", default=[], metavar="FILE",
+                        help="evaluate this trained model file instead of training: one per RECIPE in order, or "
+                        "without recipes each with the recipe stored in it (e.g. checkpoints/synthetic_64_model.safetensors)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
                         help="override a field in every recipe, e.g. --set stages.main.steps=200")
     parser.add_argument("--clips", type=int, metavar="N", help="held-out clips to evaluate (default: the first recipe's evaluate.clips)")
     parser.add_argument("--metrics", metavar="A,B,...", help="metrics to run (default: each recipe's [evaluate] metrics)")
-    parser.add_argument("--data", metavar="DIR", help="clip dataset to evaluate on (default: the recipe's data.val, "
-                        "else data.train, using its clips marked held out)")
+    parser.add_argument("--data", metavar="DIR", help="clip dataset to evaluate on (default: the dataset of the recipe's "
+                        "data.val, else data.train)")
+    parser.add_argument("--split", default="test", help="split of the dataset to evaluate on: test (default) for "
+                        "reported numbers, val for every choice made during development (datasets of the older "
+                        "layout: both are its heldout clips)")
     parser.add_argument("--modes", default="audio,motion,reconstruction", metavar="M,N",
                         help="inference modes: audio (audio-driven), motion (motion-controllable), reconstruction "
                              "(encoder + generator on the clip's own frames: the bound of the other two); default all")
@@ -35,11 +42,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def command_line(args: argparse.Namespace) -> list[str]:
     """The arguments of an equivalent ``styletalker ablate`` command (recorded in the table)."""
     parts = ["styletalker", "ablate", *args.recipes]
+    for model in args.models:
+        parts += ["--model", model]
     for override in args.overrides:
         parts += ["--set", override]
     for flag, value in (("--clips", args.clips), ("--metrics", args.metrics), ("--data", args.data), ("--runs", args.runs)):
         if value is not None:
             parts += [flag, str(value)]
+    if args.split != "test":
+        parts += ["--split", args.split]
     if args.modes != "audio,motion,reconstruction":
         parts += ["--modes", args.modes]
     if args.seed:
@@ -55,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
     from styletalker_core.plugins import get_registries
     from styletalker_core.sample.outputs import check_output_folder
 
+    if not args.recipes and not args.models:
+        raise StyleTalkerError("give recipes to train and compare, or model files with --model")
     if args.clips is not None and args.clips < 1:
         raise StyleTalkerError(f"--clips {args.clips}: give at least 1")
     if args.videos < 0:
@@ -74,8 +87,10 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         videos=args.videos,
         command=quote_command(command_line(args)),
+        split=args.split,
+        models=list(args.models),
     )
     runs = run_ablation(settings, get_registries())
     print((settings.out / "ablation.md").read_text())
-    print(f"wrote {settings.out / 'ablation.md'}, ablation.json and the plots ({len(runs)} recipes)")
+    print(f"wrote {settings.out / 'ablation.md'}, ablation.json and the plots ({len(runs)} {'recipes' if args.recipes else 'models'})")
     return 0

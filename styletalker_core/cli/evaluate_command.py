@@ -1,4 +1,5 @@
-"""``styletalker evaluate --generated DIR_OR_FILES [--reference ...] [--metrics a,b] [--recipe R] --out results.json``."""
+"""``styletalker evaluate --generated DIR_OR_FILES [--reference ...] [--metrics a,b] [--recipe R] --out results.json``,
+or ``styletalker evaluate --model FILE [--data DIR] [--split test] ... --out results.json``."""
 
 from __future__ import annotations
 
@@ -13,11 +14,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "video and their mean, std and count to JSON. A generated video NAME.mp4 pairs with the entry NAME of each "
         "source (a clip dataset folder, a folder of videos/images/audio, or one file for all), or with the longest "
         "entry E such that NAME starts with E followed by _ - or . (see docs/evaluation.md). Metrics that lack an "
-        "input (a reference video, labels, ...) are skipped for that video and the reason is recorded.",
+        "input (a reference video, labels, ...) are skipped for that video and the reason is recorded. With --model, "
+        "a trained model file generates the clips of a dataset split itself (as `styletalker ablate` does) and they "
+        "are scored the same way.",
     )
     inputs = parser.add_mutually_exclusive_group(required=True)
     inputs.add_argument("--generated", nargs="+", metavar="PATH", help="generated videos, or folders of them")
     inputs.add_argument("--manifest", metavar="FILE", help="JSON or CSV file, one row per generated video (see docs/evaluation.md)")
+    inputs.add_argument("--model", metavar="FILE",
+                        help="a trained model file (e.g. checkpoints/synthetic_64_model.safetensors): generate clips of "
+                        "--split of --data with it in each of --modes and score them, without training")
     parser.add_argument("--reference", nargs="+", default=[], metavar="PATH",
                         help="ground truth: clip dataset folders, folders of videos/images, or single files")
     parser.add_argument("--motion", nargs="+", default=[], metavar="PATH", help="motion source videos (motion-controllable mode)")
@@ -30,7 +36,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
                         help="override a field of --recipe")
     parser.add_argument("--out", required=True, metavar="FILE.json", help="where to write the results")
+    model = parser.add_argument_group("with --model")
+    model.add_argument("--data", metavar="DIR", help="clip dataset (default: the recipe's data.val, else data.train; the "
+                       "recipe is --recipe, else the one stored in the model file)")
+    model.add_argument("--split", default="test", help="split to evaluate on: test (default) for reported numbers, val "
+                       "for choices made during development (datasets of the older layout: their heldout clips)")
+    model.add_argument("--clips", type=int, metavar="N", help="the first N clips of the split (default: the recipe's evaluate.clips)")
+    model.add_argument("--modes", default="audio,motion,reconstruction", metavar="M,N",
+                       help="audio (audio-driven), motion (motion-controllable), reconstruction (G(E(x))); default all")
+    model.add_argument("--seed", type=int, default=0, help="seed of the audio-driven samples (clip i uses seed + i)")
     parser.set_defaults(func=run)
+
+
+def run_model(args: argparse.Namespace) -> int:
+    """``evaluate --model``: generate and score clips of a dataset split with a trained model file."""
+    from styletalker_core.ablate import evaluate_model_file
+    from styletalker_core.ablate.generation import MODES
+    from styletalker_core.checkpoint import write_json_atomic
+    from styletalker_core.errors import StyleTalkerError
+    from styletalker_core.plugins import get_registries
+    from styletalker_core.recipe import load_recipe
+    from styletalker_core.sample.outputs import check_output_file
+
+    if args.reference or args.motion or args.audio:
+        raise StyleTalkerError("--model generates the clips of --data itself: drop --reference, --motion and --audio")
+    if args.clips is not None and args.clips < 1:
+        raise StyleTalkerError(f"--clips {args.clips}: give at least 1")
+    check_output_file(args.out, "--out")
+    registries = get_registries()
+    recipe = load_recipe(args.recipe, args.overrides, registries) if args.recipe else None
+    names = [name.strip() for name in args.metrics.split(",") if name.strip()] if args.metrics else None
+    modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
+    result = evaluate_model_file(args.model, registries, recipe=recipe, metrics=names, data=args.data, split=args.split,
+                                 clips=args.clips, modes=modes, seed=args.seed)
+    write_json_atomic(args.out, result.to_json())
+    for mode, report in result.reports.items():
+        print(f"## {MODES[mode]}")
+        print(report.format_table())
+    print(f"wrote {args.out} ({len(result.clips)} clips of split {result.split} of {result.data}, {len(modes)} modes)")
+    return 0
 
 
 def read_evaluation_manifest(path: str):  # noqa: ANN201 - list[styletalker_core.evaluate.EvalJob]
@@ -60,6 +104,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.overrides and not args.recipe:
         raise StyleTalkerError("--set changes a recipe: give the recipe with --recipe")
+    if args.model:
+        return run_model(args)
+    for flag, value in (("--data", args.data), ("--clips", args.clips)):
+        if value is not None:
+            raise StyleTalkerError(f"{flag} goes with --model (a model generating the clips it is scored on)")
     if args.manifest and (args.reference or args.motion or args.audio):
         raise StyleTalkerError("--manifest names every input itself: drop --reference, --motion and --audio")
     check_output_file(args.out, "--out")
