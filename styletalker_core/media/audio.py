@@ -22,6 +22,7 @@ from styletalker_core.media.errors import MediaError, NoAudioTrackError
 
 SAMPLE_RATE = 16000
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus")
+MAX_LEADING_SECONDS = 60.0  # a track said to start later than this: damaged timestamps, not silence to pad
 
 
 @attrs.frozen
@@ -45,6 +46,8 @@ def probe_audio(path: str | Path) -> AudioInfo:
     path = Path(path)
     with open_input(path, "media") as container:
         stream = _audio_stream(container, path)
+        if stream.codec_context is None:  # a track whose codec FFmpeg does not know (damaged header)
+            raise MediaError(f"{path}: the audio track's codec is not recognised; convert the file to WAV or FLAC")
         duration = stream_duration(container, stream)
         return AudioInfo(int(stream.rate or 0), int(stream.channels or 0), duration, stream.codec_context.name)
 
@@ -101,6 +104,9 @@ def iter_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, chunk_samples: 
                 if not started:
                     started = True
                     offset = int(round((frame.time or 0.0) * sample_rate))
+                    if offset > MAX_LEADING_SECONDS * sample_rate:  # would pad with that many zeros at once
+                        raise MediaError(f"{path}: the audio track starts at {frame.time:.2f} s; its timestamps are "
+                                         "damaged (re-encode the file)", reason="bad_timestamps")
                     skip = max(-offset, 0)
                     yield from take(np.zeros(max(offset, 0), dtype=np.float32))
                 for out in resampler.resample(frame):

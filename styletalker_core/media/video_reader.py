@@ -29,6 +29,16 @@ from styletalker_core.media.errors import MediaError, NoVideoTrackError
 
 LOG = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".flv")
+MAX_HOLD_SECONDS = 60.0  # one picture shown longer than this at a requested fps: damaged timestamps
+
+
+def _check_hold(path: Path, count: int, step: Fraction, until: float) -> None:
+    """MediaError when one decoded picture would be repeated from output frame ``count`` up to
+    time ``until``, more than MAX_HOLD_SECONDS: a damaged timestamp (a few kilobytes of file
+    would otherwise stream out millions of copies of one frame)."""
+    if until - float(count / step) > MAX_HOLD_SECONDS:
+        raise MediaError(f"{path}: the frame timestamps jump from {float(count / step):.2f} s to {until:.2f} s; "
+                         "the file is damaged (re-encode it)", reason="bad_timestamps")
 
 
 @attrs.frozen
@@ -56,6 +66,8 @@ def probe_video(path: str | Path) -> VideoInfo:
     path = Path(path)
     with open_input(path, "video") as container:
         stream = _video_stream(container, path)
+        if stream.codec_context is None:  # a track whose codec FFmpeg does not know (damaged header)
+            raise MediaError(f"{path}: the video track's codec is not recognised; re-encode the file as H.264 MP4")
         fps = float(stream.average_rate or stream.guessed_rate or 0)
         duration = stream_duration(container, stream)
         width, height = int(stream.codec_context.width), int(stream.codec_context.height)
@@ -199,6 +211,7 @@ def iter_video_frames(
                 if previous is None:
                     previous = (pixels(frame), time, duration)
                     continue
+                _check_hold(path, count, step, time - tolerance)
                 while float(count / step) < time - tolerance:
                     if limited():
                         return
@@ -207,6 +220,7 @@ def iter_video_frames(
                 previous = (pixels(frame), time, duration)
             if previous is not None:
                 end = previous[1] + previous[2]
+                _check_hold(path, count, step, end - tolerance)
                 while float(count / step) < end - tolerance:
                     if limited():
                         return
