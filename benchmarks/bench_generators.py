@@ -17,8 +17,9 @@ convert with ``styletalker convert`` (docs/generators.md).
 For each config, batch 1 and 8, float32 and bfloat16 (the generators' ``dtype`` option: the
 synthesis runs in that type, images come back float32), synthesis only (W+ given; the mapping
 network is not timed), under ``torch.inference_mode()``:
-- frames/s: the best of a few timed calls after one untimed call; a call slower than
-  SLOW_CALL_S is timed once, cold (StyleGAN3 at 256 px and batch 8);
+- frames/s: the best of a few timed calls (STYLETALKER_BENCH_REPEATS) after one untimed call;
+  one timed call when a call takes over SLOW_CALL_S / 4, and a call slower than SLOW_CALL_S is
+  timed once, cold (StyleGAN3 at 256 px and batch 8 on a CPU);
 - GFLOP per frame: ``torch.utils.flop_counter.FlopCounterMode`` on one frame (convolutions,
   transposed and depthwise ones included, and matrix products; element-wise work not counted);
 - the fraction of the matching peak: GFLOP/frame x frames/s over the float32 or bfloat16 3x3
@@ -38,7 +39,10 @@ Environment: STYLETALKER_BENCH_CONFIGS (comma-separated config names, default al
 STYLETALKER_BENCH_BATCHES (default "1,8"), STYLETALKER_BENCH_DTYPES (default
 "float32,bfloat16"), STYLETALKER_BENCH_REPEATS (timed calls of a fast call, default 3),
 STYLETALKER_BENCH_QUICK=1 (shipped-64 and stylegan2-256 only, one timed call each: a
-smoke run of a minute), STYLETALKER_BENCH_OUT (default out/bench).
+smoke run of a minute), STYLETALKER_BENCH_DEVICE (default cpu; "cuda" times on the GPU, with
+synchronisation, and measures the GPU's peaks on larger shapes: 8192^3 and batch 64,
+tools/gpu_check.sh), STYLETALKER_BENCH_THREADS (torch threads; default torch's own),
+STYLETALKER_BENCH_OUT (default out/bench).
 """
 
 from __future__ import annotations
@@ -99,20 +103,38 @@ def settings_from_env() -> dict:
         "repeats": int(os.environ.get("STYLETALKER_BENCH_REPEATS", "1" if quick else "3")),
         "out": Path(os.environ.get("STYLETALKER_BENCH_OUT", ROOT / "out" / "bench")),
         "quick": quick,
+        "device": os.environ.get("STYLETALKER_BENCH_DEVICE", "cpu"),
+        "threads": int(os.environ.get("STYLETALKER_BENCH_THREADS", "0")),
     }
 
 
 # ---------------------------------------------------------------- timing and peaks
 
 
-def time_calls(fn: Callable[[], object], repeats: int) -> dict:
+def synchronized(fn: Callable[[], object], device: torch.device | str = "cpu") -> Callable[[], object]:
+    """``fn`` followed by waiting for the GPU (a no-op on the CPU), so wall time covers its work."""
+    if torch.device(device).type != "cuda":
+        return fn
+
+    def call() -> object:
+        result = fn()
+        torch.cuda.synchronize()
+        return result
+
+    return call
+
+
+def time_calls(fn: Callable[[], object], repeats: int, device: torch.device | str = "cpu") -> dict:
     """Best wall time of ``fn``: one untimed call, then ``repeats`` timed ones; a first call slower
     than SLOW_CALL_S is itself the (single, cold) measurement."""
+    fn = synchronized(fn, device)
     start = time.perf_counter()
     fn()
     first = time.perf_counter() - start
     if first > SLOW_CALL_S:
         return {"seconds": first, "timed_calls": 1, "cold": True}
+    if first > SLOW_CALL_S / 4:
+        repeats = 1  # a few seconds a call: one timed call after the untimed one
     best = math.inf
     for _ in range(max(repeats, 1)):
         start = time.perf_counter()
@@ -121,21 +143,31 @@ def time_calls(fn: Callable[[], object], repeats: int) -> dict:
     return {"seconds": best, "timed_calls": max(repeats, 1), "cold": False}
 
 
-def measure_peaks(repeats: int = 5) -> dict:
+def peak_shapes(device: torch.device | str = "cpu") -> dict:
+    """Matrix size n (n^3 product) and convolution (batch, channels, size) of the peak measurement."""
+    if torch.device(device).type == "cuda":
+        return {"matmul": 8192, "conv": (64, 512, 32)}
+    return {"matmul": 2048, "conv": (8, 512, 32)}
+
+
+def measure_peaks(repeats: int = 5, device: torch.device | str = "cpu") -> dict:
     """GFLOP/s of a 2048^3 matrix product and of a 3x3 convolution (batch 8, 512 channels, 32x32,
-    channels-last), in float32 and bfloat16."""
+    channels-last), in float32 and bfloat16 (on a GPU: 8192^3 and batch 64, see peak_shapes)."""
     peaks = {}
+    shapes = peak_shapes(device)
+    n, (batch, channels, size) = shapes["matmul"], shapes["conv"]
     generator = torch.Generator().manual_seed(0)
     with torch.inference_mode():
         for name, dtype in DTYPES.items():
-            a = torch.randn(2048, 2048, generator=generator).to(dtype)
-            b = torch.randn(2048, 2048, generator=generator).to(dtype)
-            seconds = time_calls(lambda: a @ b, repeats)["seconds"]
-            peaks[f"matmul_{name}"] = 2 * 2048 ** 3 / seconds / 1e9
-            x = torch.randn(8, 512, 32, 32, generator=generator).to(dtype).contiguous(memory_format=torch.channels_last)
-            w = torch.randn(512, 512, 3, 3, generator=generator).to(dtype).contiguous(memory_format=torch.channels_last)
-            seconds = time_calls(lambda: F.conv2d(x, w, padding=1), repeats)["seconds"]
-            peaks[f"conv3x3_{name}"] = 2 * 8 * 512 * 512 * 9 * 32 * 32 / seconds / 1e9
+            a = torch.randn(n, n, generator=generator).to(device, dtype)
+            b = torch.randn(n, n, generator=generator).to(device, dtype)
+            seconds = time_calls(lambda: a @ b, repeats, device)["seconds"]
+            peaks[f"matmul_{name}"] = 2 * n ** 3 / seconds / 1e9
+            x = torch.randn(batch, channels, size, size, generator=generator).to(device, dtype)
+            w = torch.randn(channels, channels, 3, 3, generator=generator).to(device, dtype)
+            x, w = x.contiguous(memory_format=torch.channels_last), w.contiguous(memory_format=torch.channels_last)
+            seconds = time_calls(lambda: F.conv2d(x, w, padding=1), repeats, device)["seconds"]
+            peaks[f"conv3x3_{name}"] = 2 * batch * channels * channels * 9 * size * size / seconds / 1e9
     return peaks
 
 
@@ -230,9 +262,11 @@ def psnr(test: torch.Tensor, reference: torch.Tensor) -> float:
 
 
 def bench_config(config: str, settings: dict, log: Callable[[str], None]) -> dict:
+    device = torch.device(settings.get("device", "cpu"))
     generator, description = build_generator(config)
+    generator = generator.to(device)
     generator.compute_dtype = torch.float32  # the ``dtype`` option of both plugins, switched per row below
-    z = torch.randn(max(settings["batches"]), generator.z_dim, generator=torch.Generator().manual_seed(1))
+    z = torch.randn(max(settings["batches"]), generator.z_dim, generator=torch.Generator().manual_seed(1)).to(device)
     ws_all = generator.mapping(z).detach()
     gflop = count_gflop(generator, ws_all[:1])
     result = {"config": config, "what": description, "gflop_per_frame": gflop, "rows": [], "plain": {}}
@@ -248,7 +282,7 @@ def bench_config(config: str, settings: dict, log: Callable[[str], None]) -> dic
             continue
         with torch.inference_mode(), plain_operations():
             images = {}
-            timing = time_calls(lambda: images.setdefault("x", generator.synthesis(ws)), repeats=1)
+            timing = time_calls(lambda: images.setdefault("x", generator.synthesis(ws)), repeats=1, device=device)
         references[batch] = images["x"]
         if batch == 1:
             plain_b1_seconds = timing["seconds"]
@@ -262,7 +296,7 @@ def bench_config(config: str, settings: dict, log: Callable[[str], None]) -> dic
             ws = ws_all[:batch]
             images = {}
             with torch.inference_mode():
-                timing = time_calls(lambda: images.__setitem__("x", generator.synthesis(ws)), settings["repeats"])
+                timing = time_calls(lambda: images.__setitem__("x", generator.synthesis(ws)), settings["repeats"], device)
             row = {"batch": batch, "dtype": dtype_name, "frames_per_s": batch / timing["seconds"],
                    "seconds_per_frame": timing["seconds"] / batch, **timing}
             if dtype_name == "float32":
@@ -287,27 +321,35 @@ def bench_config(config: str, settings: dict, log: Callable[[str], None]) -> dic
 # ---------------------------------------------------------------- report
 
 
-def machine() -> dict:
+def machine(device: torch.device | str = "cpu") -> dict:
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "python": platform.python_version()}
+    found = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+             "python": platform.python_version(), "device": str(device)}
+    if torch.device(device).type == "cuda":
+        found["gpu"] = torch.cuda.get_device_name(device)
+        found["cuda"] = torch.version.cuda
+    return found
 
 
 def run_benchmark(settings: dict | None = None, log: Callable[[str], None] = print) -> dict:
     settings = settings or settings_from_env()
+    if settings.get("threads"):
+        torch.set_num_threads(settings["threads"])
     started = time.time()
-    report: dict = {"command": "python benchmarks/bench_generators.py", "machine": machine(),
+    device = settings.get("device", "cpu")
+    report: dict = {"command": "python benchmarks/bench_generators.py", "machine": machine(device),
                     "settings": {k: str(v) if isinstance(v, Path) else v for k, v in settings.items()},
                     "load_average_start": os.getloadavg()[0], "date": time.strftime("%Y-%m-%d %H:%M")}
-    report["peaks_start"] = measure_peaks()
+    report["peak_shapes"] = peak_shapes(device)
+    report["peaks_start"] = measure_peaks(device=device)
     log("peaks at the start: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in report["peaks_start"].items()))
     report["configs"] = [bench_config(config, settings, log) for config in settings["configs"]]
-    report["peaks_end"] = measure_peaks()
+    report["peaks_end"] = measure_peaks(device=device)
     log("peaks at the end: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in report["peaks_end"].items()))
     report["peaks"] = {k: max(report["peaks_start"][k], report["peaks_end"][k]) for k in report["peaks_start"]}
     report["load_average_end"] = os.getloadavg()[0]
@@ -326,11 +368,13 @@ def _number(value: float | None, digits: int = 2) -> str:
 
 
 def format_markdown(report: dict) -> str:
-    m, p = report["machine"], report["peaks"]
+    m, shapes = report["machine"], report["peak_shapes"]
+    n, (pb, pc, ps) = shapes["matmul"], shapes["conv"]
+    gpu = f"GPU {m['gpu']} (CUDA {m['cuda']}); " if "gpu" in m else ""
     lines = [
         f"# Generator speed ({report['date']})",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, torch {m['torch']}; "
+        f"Machine: {gpu}{m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, torch {m['torch']}; "
         f"load average {report['load_average_start']:.1f} at the start and {report['load_average_end']:.1f} at the end "
         "(other processes shared the cores). Run took {:.0f} s: `{}`.".format(report["seconds"], report["command"]),
         "",
@@ -339,7 +383,7 @@ def format_markdown(report: dict) -> str:
         "| | float32 | bfloat16 |",
         "|---|---|---|",
     ]
-    for op, label in (("matmul", "matrix product 2048^3"), ("conv3x3", "3x3 convolution, 8x512x32x32, channels-last")):
+    for op, label in (("matmul", f"matrix product {n}^3"), ("conv3x3", f"3x3 convolution, {pb}x{pc}x{ps}x{ps}, channels-last")):
         cells = [f"{report['peaks_start'][f'{op}_{d}']:.0f} / {report['peaks_end'][f'{op}_{d}']:.0f}" for d in DTYPES]
         lines.append(f"| {label} | {' | '.join(cells)} |")
     lines += [
@@ -364,7 +408,7 @@ def format_markdown(report: dict) -> str:
             calls = f"{row['timed_calls']}{' (cold)' if row['cold'] else ''}"
             lines.append(
                 f"| {config['config']} | {row['batch']} | {row['dtype']} | {_number(row['frames_per_s'], 3)} | "
-                f"{_number(row['seconds_per_frame'], 3)} | {config['gflop_per_frame']:.1f} | {row['gflop_per_s']:.0f} | "
+                f"{_number(row['seconds_per_frame'], 3)} | {config['gflop_per_frame']:.3g} | {row['gflop_per_s']:.0f} | "
                 f"{100 * row['fraction_of_conv_peak']:.1f} | {ratio} | {check} | {calls} |")
     lines += ["", "Configs:", ""]
     for config in report["configs"]:

@@ -22,7 +22,7 @@ Environment: STYLETALKER_BENCH_TRAIN_STAGES (comma-separated, default all five),
 STYLETALKER_BENCH_TRAIN_STEPS (timed steps, default 6), STYLETALKER_BENCH_PRECISIONS (default
 "fp32,bf16"), STYLETALKER_BENCH_DEVICE (default cpu; "cuda" for tools/gpu_check.sh),
 STYLETALKER_BENCH_PROFILE=1 (a torch.profiler table of one timed step per stage and precision),
-STYLETALKER_BENCH_OUT (default out/bench).
+STYLETALKER_BENCH_THREADS (torch threads; default torch's own), STYLETALKER_BENCH_OUT (default out/bench).
 
 Where the time goes (torch.profiler, see STYLETALKER_BENCH_PROFILE): PROFILE_NOTES below.
 """
@@ -66,6 +66,7 @@ def settings_from_env() -> dict:
         "precisions": [p.strip() for p in os.environ.get("STYLETALKER_BENCH_PRECISIONS", "fp32,bf16").split(",")],
         "device": os.environ.get("STYLETALKER_BENCH_DEVICE", "cpu"),
         "profile": os.environ.get("STYLETALKER_BENCH_PROFILE", "") not in ("", "0"),
+        "threads": int(os.environ.get("STYLETALKER_BENCH_THREADS", "0")),
         "out": Path(os.environ.get("STYLETALKER_BENCH_OUT", ROOT / "out" / "bench")),
     }
 
@@ -155,13 +156,15 @@ def run_benchmark(settings: dict | None = None, log: Callable[[str], None] = pri
     from styletalker_core.plugins import build_registries
 
     settings = settings or settings_from_env()
+    if settings.get("threads"):
+        torch.set_num_threads(settings["threads"])
     os.environ.setdefault("STYLETALKER_PROGRESS", "0")
     registries = build_registries()
     started = time.time()
-    report: dict = {"command": "python benchmarks/bench_training.py", "machine": machine(),
+    report: dict = {"command": "python benchmarks/bench_training.py", "machine": machine(settings["device"]),
                     "settings": {k: str(v) if isinstance(v, Path) else v for k, v in settings.items()},
                     "date": time.strftime("%Y-%m-%d %H:%M"), "load_average_start": os.getloadavg()[0]}
-    report["peaks_start"] = measure_peaks()
+    report["peaks_start"] = measure_peaks(device=settings["device"])
     log("peaks at the start: " + ", ".join(f"{k} {v:.0f}" for k, v in report["peaks_start"].items()))
     with tempfile.TemporaryDirectory() as folder:
         data = make_data(Path(folder))
@@ -180,7 +183,7 @@ def run_benchmark(settings: dict | None = None, log: Callable[[str], None] = pri
                     log(row["profile"])
     report["rows"] = rows
     report["ratios"] = ratios(rows)
-    report["peaks_end"] = measure_peaks()
+    report["peaks_end"] = measure_peaks(device=settings["device"])
     report["peaks"] = {k: max(report["peaks_start"][k], report["peaks_end"][k]) for k in report["peaks_start"]}
     report["load_average_end"] = os.getloadavg()[0]
     report["seconds"] = time.time() - started
