@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "styletalker_core.cli.ablate_command",
     "styletalker_core.cli.sample_command",
     "styletalker_core.cli.demo_command",
+    "styletalker_core.cli.stream_command",
     "styletalker_core.cli.convert_command",
 )
 
