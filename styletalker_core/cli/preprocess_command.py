@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Walks SRC_DIR (a plain folder of videos, or a VoxCeleb2 / HDTF layout), detects the face and "
             "68 landmarks in every frame, aligns and crops FFHQ-style, and writes a sharded clip dataset to "
-            "OUT_DIR with manifest.json and report.json. Re-running resumes: finished videos are skipped."
+            "OUT_DIR with manifest.json and report.json. Every clip gets a train / val / test split, drawn by "
+            "identity where the layout names one, else by source video. Re-running resumes: finished videos are skipped."
         ),
     )
     parser.add_argument("source", metavar="SRC_DIR", help="folder with the videos")
@@ -35,6 +36,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-clip-seconds", type=float, default=20.0, help="longer runs are cut into clips of at most this (default 20)")
     parser.add_argument("--smooth-sigma", type=float, default=2.0, help="landmark smoothing over time, in frames (default 2; 0 = none)")
     parser.add_argument("--detect-every", type=int, default=1, help="run the face detector on every n-th frame (default 1)")
+    parser.add_argument("--val", type=float, default=0.1,
+                        help="fraction of the identities (else source videos) whose clips form the val split (default 0.1)")
+    parser.add_argument("--test", type=float, default=0.1,
+                        help="fraction of the identities (else source videos) whose clips form the test split (default 0.1)")
+    parser.add_argument("--split-by", choices=("auto", "identity", "video"), default="auto",
+                        help="what no two splits share: the person where the layout names one (auto, default), "
+                        "the person always (identity), or the source video (video)")
     parser.add_argument("--retry-failed", action="store_true", help="process again the videos an earlier run reported as failed")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -58,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if not (math.isfinite(value) and value >= 0):
             raise StyleTalkerError(f"--{name.replace('_', '-')} {value}: give a finite number of at least 0")
+    from styletalker_core.data.preprocess.splits import check_fractions
+
+    check_fractions(args.val, args.test)
     source = Path(args.source)
     if not source.is_dir():
         what = "is a file; give the folder that holds the videos" if source.exists() else "no such folder"
@@ -82,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
         layout=args.layout,
         retry_failed=args.retry_failed,
         progress=not args.no_progress,
+        val=args.val,
+        test=args.test,
+        split_by=args.split_by,
     )
     summary = report["summary"]
     print(
@@ -95,7 +109,16 @@ def run(args: argparse.Namespace) -> int:
         more = f" (and {len(failed) - 1} more; by reason: {reasons})" if len(failed) > 1 else ""
         raise StyleTalkerError(f"{args.source}: no clip could be made from any video{first}{more}; "
                                f"see {args.output}/report.json")
+    unit = summary["split_unit"]
+    counts = "; ".join(f"{split}: {c['clips']} clips, {c['groups']} {unit}" for split, c in summary["splits"].items())
+    print(f"splits: {counts}")
+    empty = [split for split in ("val", "test") if summary["splits"].get(split, {}).get("clips", 0) == 0]
+    if empty:
+        print(f"styletalker: warning: no clip in split {' and '.join(empty)}: too few "
+              f"{unit} for --val {args.val} / --test {args.test}; recipes that validate or evaluate on it will say so",
+              file=sys.stderr)
     if summary["failed"]:
         print(f"failed videos by reason: {reasons}", file=sys.stderr)
     print(f"details: {args.output}/report.json")
     return 0
+

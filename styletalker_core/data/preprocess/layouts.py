@@ -2,12 +2,15 @@
 
 Layouts:
 - ``voxceleb2`` (and LRS3-like): ``.../<speaker id>/<youtube id>/<utterance>.mp4``; the key is
-  ``<speaker>_<youtube id>_<utterance>``, meta holds the speaker and the split (a ``test``
-  folder in the path gives "heldout", anything else "train").
+  ``<speaker>_<youtube id>_<utterance>``, meta holds the speaker as ``speaker`` and ``identity``;
+  a ``test`` folder in the path puts the clips in the ``test`` split (VoxCeleb2's own test set).
 - ``hdtf``: one folder of long videos named like ``WRA_KellyAyotte_000.mp4``; the key is the
-  file name, the speaker the name without its trailing number.
+  file name, the speaker (and identity) the name without its trailing number.
 - ``folder``: any videos anywhere below the source; the key is the relative path with
-  separators turned into ``__``.
+  separators turned into ``__``. When every video sits in a subfolder (``<person>/<video>``, a
+  folder per person) the first folder is the identity; videos directly in the source have none.
+The other splits are drawn by :mod:`styletalker_core.data.preprocess.splits` (by identity, else
+by source video).
 ``auto`` picks voxceleb2 when every video sits two folders deep under an ``idNNNNN`` speaker
 folder, hdtf when every name starts with WDA_, WRA_ or RD_, else folder.
 """
@@ -64,6 +67,7 @@ def discover_videos(source: str | Path, layout: str = "auto") -> list[VideoJob]:
             layout = "hdtf"
         else:
             layout = "folder"
+    per_person = layout == "folder" and all(len(r.parts) >= 2 for r in relatives)  # a folder per person
     jobs, used = [], set()
     for path, relative in zip(paths, relatives, strict=True):
         meta: dict[str, Any] = {"layout": layout}
@@ -72,12 +76,17 @@ def discover_videos(source: str | Path, layout: str = "auto") -> list[VideoJob]:
                 raise StyleTalkerError(f"{path}: not in the VoxCeleb2 layout <speaker id>/<video id>/<n>.mp4; use --layout folder")
             speaker, video, utterance = relative.parts[-3], relative.parts[-2], relative.stem
             key = _safe(f"{speaker}_{video}_{utterance}")
-            meta |= {"speaker": speaker, "split": "heldout" if "test" in relative.parts[:-3] else "train"}
+            meta |= {"speaker": speaker, "identity": speaker}
+            if "test" in relative.parts[:-3]:
+                meta["split"] = "test"  # VoxCeleb2's own test set (identities disjoint from dev)
         elif layout == "hdtf":
             key = _safe(relative.stem)
-            meta |= {"speaker": re.sub(r"_\d+$", "", relative.stem)}
+            speaker = re.sub(r"_\d+$", "", relative.stem)
+            meta |= {"speaker": speaker, "identity": speaker}
         else:
             key = _safe("__".join(relative.with_suffix("").parts))
+            if per_person:
+                meta |= {"speaker": relative.parts[0], "identity": relative.parts[0]}
         base, number = key, 2
         while key in used:
             key, number = f"{base}-{number}", number + 1

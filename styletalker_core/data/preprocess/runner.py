@@ -7,6 +7,11 @@ Output folder::
     report.json                 every video's report and a summary, rewritten at the end
     preprocess.json             the settings; a resumed run must use the same ones
 
+Every clip gets a split (``meta["split"]``: train, val or test), drawn by identity where the
+layout names one, else by source video (:mod:`styletalker_core.data.preprocess.splits`). The
+splits are drawn again over all videos at the end of every run, so the manifest always matches
+the current fractions and videos (changing ``val`` / ``test`` on a rerun only rewrites it).
+
 A video whose report exists is not processed again (failed ones are retried with
 ``retry_failed``), so an interrupted run resumes where it stopped. Each clip's shard is
 written atomically, so no shard is ever half-written.
@@ -26,6 +31,7 @@ import attrs
 from styletalker_core.checkpoint.files import write_json_atomic
 from styletalker_core.data.preprocess.faces import FaceAnalyzer
 from styletalker_core.data.preprocess.layouts import VideoJob, discover_videos
+from styletalker_core.data.preprocess.splits import assign_splits, check_fractions, split_group, summarize
 from styletalker_core.data.preprocess.video import PreprocessSettings, VideoFailure, process_video
 from styletalker_core.data.shards import ShardWriter
 from styletalker_core.errors import StyleTalkerError
@@ -81,17 +87,22 @@ def preprocess_folder(
     layout: str = "auto",
     retry_failed: bool = False,
     progress: bool = True,
+    val: float = 0.1,
+    test: float = 0.1,
+    split_by: str = "auto",
 ) -> dict[str, Any]:
     """Preprocess every video below ``source`` into the clip dataset ``output``; returns the run report.
 
     ``workers`` > 1 processes videos in that many worker processes. Bad videos are reported
-    (reason and message) and the run continues.
+    (reason and message) and the run continues. ``val`` and ``test`` are the fractions of the
+    groups (identities, else source videos: ``split_by``) that go to those splits.
     """
     from tqdm import tqdm
 
     settings = settings or PreprocessSettings()
     source, output = Path(source), Path(output)
-    jobs = discover_videos(source, layout)
+    check_fractions(val, test)
+    jobs = _with_splits(discover_videos(source, layout), val, test, split_by)
     output.mkdir(parents=True, exist_ok=True)
     _check_settings(output, source, settings)
     writer = ShardWriter(output)
@@ -136,10 +147,42 @@ def preprocess_folder(
         "frames_kept": sum(r.get("frames_kept", 0) for r in reports),
         "failures_by_reason": {reason: sum(r.get("reason") == reason for r in failed) for reason in sorted({r["reason"] for r in failed})},
     }
-    report = {"source": str(source), "output": str(output), "settings": attrs.asdict(settings), "summary": summary, "videos": reports}
+    splits = {"val": val, "test": test, "split_by": split_by}
+    info = {"tool": "styletalker preprocess", "source": str(source), "fps": 25, "sample_rate": 16000} | attrs.asdict(settings)
+    manifest = writer.finalize(info | {"splits": splits})
+    if _apply_splits(manifest["clips"], jobs):  # clips written by an earlier run with other splits
+        write_json_atomic(output / "manifest.json", manifest)
+    summary["splits"] = summarize(manifest["clips"])
+    summary["split_unit"] = "identities" if any(j.meta["split_group"].startswith("identity ") for j in jobs) else "videos"
+    report = {"source": str(source), "output": str(output), "settings": attrs.asdict(settings), "splits": splits,
+              "summary": summary, "videos": reports}
     write_json_atomic(output / "report.json", report)
-    writer.finalize({"tool": "styletalker preprocess", "source": str(source), "fps": 25, "sample_rate": 16000} | attrs.asdict(settings))
     return report
+
+
+def _with_splits(jobs: list[VideoJob], val: float, test: float, split_by: str) -> list[VideoJob]:
+    """The jobs with ``split``, ``split_group`` (and ``identity`` when known) in their meta."""
+    groups = [split_group(job.meta, job.relative, split_by) for job in jobs]
+    fixed = {group: job.meta["split"] for group, job in zip(groups, jobs, strict=True) if job.meta.get("split")}
+    assignment = assign_splits(groups, val, test, fixed)
+    return [attrs.evolve(job, meta=dict(job.meta) | {"split": assignment[group], "split_group": group})
+            for group, job in zip(groups, jobs, strict=True)]
+
+
+def _apply_splits(records: list[dict[str, Any]], jobs: list[VideoJob]) -> bool:
+    """Set each clip record's split meta from its video's job; True when a record changed."""
+    by_video = {job.relative: job.meta for job in jobs}
+    changed = False
+    for record in records:
+        meta = record.setdefault("meta", {})
+        job_meta = by_video.get(meta.get("video", record.get("source")))
+        if job_meta is None:
+            continue
+        for key in ("split", "split_group", "identity", "speaker"):
+            if key in job_meta and meta.get(key) != job_meta[key]:
+                meta[key] = job_meta[key]
+                changed = True
+    return changed
 
 
 def _log(report: dict[str, Any]) -> None:
