@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from styletalker_core.data.audio_augment import AudioAugmentation
 from styletalker_core.interfaces.stage import TrainingStage
 from styletalker_core.model.clips import audio_context_frames
 from styletalker_core.model.sync import sync_scores
@@ -25,13 +26,20 @@ class LipSyncPretrainStage(TrainingStage):
     (the dataset's audio context widens the range of offsets). Held-out evaluation on
     ``data.val`` (else ``data.train``): the SyncNet offset search over +-``eval_max_offset``
     frames on ``eval_clips`` windows; ``offset_accuracy`` is the share whose AV offset is 0.
+
+    ``audio_augment`` (a table of :class:`AudioAugmentation` options, as the main stage's) degrades
+    each training clip's speech (pitch, reverberation, noise, band limit, mu-law codec, gain), so
+    the discriminator matches mouths to what is said rather than to the channel: a judge that
+    scores videos driven by phone-band or noisy speech. Positives and negatives of a clip come from
+    the same degraded copy. The held-out evaluation always hears the clean speech.
     """
 
     def __init__(self, windows_per_clip: int = 4, negatives: int = 8, min_negative_offset: int = 15,
-                 eval_clips: int = 32, eval_max_offset: int = 15) -> None:
+                 eval_clips: int = 32, eval_max_offset: int = 15, audio_augment: dict[str, Any] | None = None) -> None:
         self.windows_per_clip, self.negatives = windows_per_clip, negatives
         self.min_negative_offset = min_negative_offset
         self.eval_clips, self.eval_max_offset = eval_clips, eval_max_offset
+        self.audio_augment = AudioAugmentation.from_table(audio_augment)
 
     def setup(self, context: Any) -> None:
         self.context = context
@@ -54,6 +62,10 @@ class LipSyncPretrainStage(TrainingStage):
         generator = torch.Generator().manual_seed(self.seed * 7919 + step)
         plan = plan_windows(b, t, context, self.discriminator.window_frames, self.windows_per_clip, self.negatives,
                             self.min_negative_offset, generator)
+        if self.audio_augment is not None:
+            # its own stream of (seed, step), so the windows drawn above are the same with and without it
+            rng = torch.Generator().manual_seed(self.seed * 1_000_033 + step)
+            audio = self.audio_augment(audio.cpu(), rng).to(audio.device)
         return info_nce_loss(self.discriminator, frames, audio, context, plan, self.min_negative_offset)
 
     @torch.no_grad()
