@@ -1,0 +1,129 @@
+"""Confidence intervals for ablation tables: a two-level bootstrap over training seeds and clips.
+
+An ablation measures every recipe on the same clips, once per training seed, so one value of a
+recipe is a matrix ``values[seed, clip]`` (NaN where a clip has no value, e.g. blink F1 of a clip
+without blinks). The number reported is the mean of the finite values. Its uncertainty comes
+from both levels: another training seed gives another model, another clip another test case.
+Each bootstrap resample draws the seeds with replacement and then, within each drawn seed, the
+clips with replacement, and takes the mean of the finite values drawn; the 95 % interval is the
+2.5th and 97.5th percentile of ``RESAMPLES`` such means. The bootstrap's random numbers come from
+a fixed seed (``RNG_SEED``), so a table is reproducible to the digit.
+
+A recipe is compared with the baseline (the first recipe) by the *paired* bootstrap of the
+difference: the same seeds and clips are drawn for both (clip c of seed s of the recipe against
+clip c of seed s of the baseline), so what the clips have in common cancels. The difference is
+called larger than its interval when the 95 % interval of the difference excludes 0.
+
+With one seed only the clips are resampled: the interval then says nothing about training
+variability (the tables say how many seeds they hold).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import attrs
+import numpy as np
+
+RESAMPLES = 2000
+RNG_SEED = 20261204
+LEVEL = 0.95
+
+
+@attrs.frozen
+class Interval:
+    """A mean with its bootstrap interval; ``count``: finite values it was computed from."""
+
+    mean: float
+    low: float
+    high: float
+    count: int
+
+    @property
+    def excludes_zero(self) -> bool:
+        """The interval lies entirely above or below 0 (False when it is undefined)."""
+        return bool(self.low > 0 or self.high < 0)
+
+    def to_json(self) -> dict[str, float | int | None]:
+        def safe(value: float) -> float | None:
+            return float(value) if math.isfinite(value) else None
+
+        return {"mean": safe(self.mean), "low": safe(self.low), "high": safe(self.high), "count": self.count}
+
+
+@attrs.frozen
+class Difference:
+    """A recipe minus the baseline: the mean paired difference with its interval; ``differs``: the
+    interval excludes 0 (the difference is larger than its uncertainty)."""
+
+    interval: Interval
+
+    @property
+    def differs(self) -> bool:
+        return self.interval.excludes_zero
+
+    def to_json(self) -> dict[str, object]:
+        return {**self.interval.to_json(), "differs": self.differs}
+
+
+def as_matrix(values: np.ndarray | list[list[float]]) -> np.ndarray:
+    """``values`` as a float64 matrix [seeds, clips]; a flat list is one seed."""
+    matrix = np.asarray(values, dtype=np.float64)
+    if matrix.ndim == 1:
+        matrix = matrix[None]
+    if matrix.ndim != 2 or matrix.shape[0] < 1 or matrix.shape[1] < 1:
+        raise ValueError(f"expected values [seeds, clips] with at least one of each, got shape {matrix.shape}")
+    return matrix
+
+
+def resample_indices(seeds: int, clips: int, resamples: int = RESAMPLES, rng_seed: int = RNG_SEED
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Seed indices [resamples, seeds] and, within each drawn seed, clip indices [resamples, seeds, clips].
+    With one seed the seed level is not resampled."""
+    rng = np.random.default_rng(rng_seed)
+    if seeds > 1:
+        seed_index = rng.integers(0, seeds, size=(resamples, seeds))
+    else:
+        seed_index = np.zeros((resamples, 1), dtype=np.int64)
+    clip_index = rng.integers(0, clips, size=(resamples, seeds, clips))
+    return seed_index, clip_index
+
+
+def _finite_mean(values: np.ndarray, axis: tuple[int, ...] | None = None) -> np.ndarray | float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a resample without finite values: NaN
+        return np.nanmean(np.where(np.isfinite(values), values, np.nan), axis=axis)
+
+
+def _interval(matrix: np.ndarray, resamples: int, rng_seed: int, level: float) -> Interval:
+    finite = np.isfinite(matrix)
+    count = int(finite.sum())
+    if not count:
+        return Interval(math.nan, math.nan, math.nan, 0)
+    mean = float(_finite_mean(matrix))
+    seed_index, clip_index = resample_indices(*matrix.shape, resamples=resamples, rng_seed=rng_seed)
+    drawn = matrix[seed_index[:, :, None], clip_index]  # [resamples, seeds, clips]
+    means = _finite_mean(drawn, axis=(1, 2))
+    means = means[np.isfinite(means)]
+    if not len(means):
+        return Interval(mean, math.nan, math.nan, count)
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return Interval(mean, float(low), float(high), count)
+
+
+def bootstrap_interval(values: np.ndarray | list[list[float]], resamples: int = RESAMPLES, rng_seed: int = RNG_SEED,
+                       level: float = LEVEL) -> Interval:
+    """Mean of the finite ``values`` [seeds, clips] and its ``level`` bootstrap interval over seeds and clips."""
+    return _interval(as_matrix(values), resamples, rng_seed, level)
+
+
+def paired_difference(values: np.ndarray | list[list[float]], baseline: np.ndarray | list[list[float]],
+                      resamples: int = RESAMPLES, rng_seed: int = RNG_SEED, level: float = LEVEL) -> Difference:
+    """``values`` minus ``baseline`` (both [seeds, clips], the same seeds and clips in the same order),
+    paired: the same seeds and clips are drawn for both. Pairs where either is NaN are left out."""
+    matrix, base = as_matrix(values), as_matrix(baseline)
+    if matrix.shape != base.shape:
+        raise ValueError(f"paired values need the same seeds and clips: shapes {matrix.shape} and {base.shape}")
+    return Difference(_interval(matrix - base, resamples, rng_seed, level))
