@@ -326,7 +326,7 @@ _image_case("0x0 .png header", "error", lambda w: png_header_only(w.tmp / "zero.
 _image_case("a folder", "error", lambda w: (w.tmp / "folder.png").mkdir() or w.tmp / "folder.png")
 _image_case("missing", "error", lambda w: w.tmp / "missing.png")
 _image_case("a .wav file", "error", lambda w: write_wav(w.tmp / "speech.wav", tone(0.3)))
-_image_case("an .mp4 video", "error", lambda w: shutil.copy(w.shared.motion, w.tmp / "video.mp4") and w.tmp / "video.mp4")
+_image_case("an .mp4 video (a video reference: its frame 0 is the identity)", "ok", lambda w: shutil.copy(w.shared.motion, w.tmp / "video.mp4") and w.tmp / "video.mp4")
 
 
 @case("sample", "image without a face (alignment on)")

@@ -25,6 +25,11 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
                        help="detect and FFHQ-align the face in the reference and the motion video")
     align.add_argument("--no-align", dest="align", action="store_const", const=False,
                        help="inputs are aligned face crops already: only centre-crop square and resize")
+    group.add_argument("--paste-back", dest="paste_back", action="store_const", const=True,
+                       help="paste each generated face back into the reference picture (or into each frame of a "
+                       "reference video) at its own resolution, with a feathered mask")
+    group.add_argument("--reference-frame", type=int,
+                       help="with a video as --image: the frame (at 25 fps, from 0) whose face is the identity (default 0)")
     group.add_argument("--batch-size", type=int, help="frames per generator call")
     group.add_argument("--chunk-frames", type=int, help="frames generated per chunk (memory grows with it, not with the audio)")
     group.add_argument("--crf", type=int, help="x264 quality: 0 lossless, 18 visually lossless (default), 23 smaller")
@@ -40,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Or run many jobs from a CSV/JSON --manifest (columns image, audio, out, motion, and any setting). "
         "Existing outputs are never replaced without --overwrite.",
     )
-    parser.add_argument("--image", metavar="REF", help="reference face image")
+    parser.add_argument("--image", metavar="REF", help="reference face image, or a video (its --reference-frame is the "
+                        "identity; without --motion its head motion and blinks drive the result)")
     parser.add_argument("--audio", metavar="SPEECH", help="speech: any audio file (or video with sound), resampled to 16 kHz mono")
     parser.add_argument("--motion", metavar="VIDEO", help="motion-source video: head motion and blinks are taken from it")
     parser.add_argument("--out", metavar="OUT.mp4", help="output video (with several samples: OUT_0.mp4, OUT_1.mp4, ...)")

@@ -26,8 +26,20 @@ from styletalker_core.interfaces.image_encoder import OutOfDomainWarning
 from styletalker_core.media import MediaError, NoAudioTrackError, read_audio
 from styletalker_core.model import TalkingHead
 from styletalker_core.registry import Registries
-from styletalker_core.sample.faces import FaceAligner, InputError, check_motion_name, media_error, prepare_motion_frames, prepare_reference, to_tensor, to_uint8
+from styletalker_core.sample.faces import (
+    FaceAligner,
+    InputError,
+    check_motion_name,
+    is_video,
+    media_error,
+    prepare_motion_frames,
+    prepare_reference_picture,
+    prepare_reference_video,
+    to_tensor,
+    to_uint8,
+)
 from styletalker_core.sample.outputs import VideoSet, check_outputs, output_paths
+from styletalker_core.sample.paste_back import Backdrop
 from styletalker_core.sample.settings import SampleSettings, settings_from_recipe
 
 LOG = logging.getLogger(__name__)
@@ -65,6 +77,19 @@ class SampleResult:
     def frames_per_second(self) -> float:
         """Frames generated per second of wall time (all samples counted)."""
         return self.num_frames * len(self.outputs) / self.seconds if self.seconds > 0 else float("inf")
+
+
+@attrs.frozen
+class Reference:
+    """A loaded reference: the aligned face uint8 [s, s, 3]; for an image the picture uint8 [h, w, 3]
+    and its crop transform ``affines`` [1, 2, 3]; for a video (picture None) the landmark ``track``
+    [t, 68, 2] (None without alignment) and its frame ``count``."""
+
+    face: np.ndarray
+    picture: np.ndarray | None = None
+    affines: np.ndarray | None = None
+    track: np.ndarray | None = None
+    count: int = 1
 
 
 class Stopwatch:
@@ -136,14 +161,30 @@ class Sampler:
             raise InputError(f"audio: {path}: only {seconds:.2f} s long; give at least {MIN_AUDIO_SECONDS} s of speech")
         return wave
 
-    def encode_reference(self, path: Path, align: bool) -> tuple[torch.Tensor, float, bool]:
-        """Reference image -> (w_id [1, l, w], reconstruction PSNR in dB, in domain).
+    def load_reference(self, path: Path, align: bool, reference_frame: int = 0) -> Reference:
+        """The reference (an image, or a video whose frame ``reference_frame`` is the identity):
+        its aligned face and what paste-back needs."""
+        size = self.head.image_encoder.resolution
+        if is_video(path):
+            face, track, count = prepare_reference_video(path, size, align, self.aligner, self.head.fps, reference_frame)
+            return Reference(face, track=track, count=count)
+        if reference_frame:
+            raise InputError(f"reference: {path}: --reference-frame {reference_frame} needs a video reference, "
+                             "not a still image")
+        face, picture, affine = prepare_reference_picture(path, size, align, self.aligner)
+        return Reference(face, picture, affine[None])
+
+    def encode_reference(self, path: Path, align: bool, reference_frame: int = 0) -> tuple[torch.Tensor, float, bool]:
+        """Reference image (or video frame) -> (w_id [1, l, w], reconstruction PSNR in dB, in domain).
 
         The image encoder's out-of-domain check runs on every reference; its warning is
         re-issued naming the file.
         """
+        return self.check_reference(self.load_reference(path, align, reference_frame).face, path)
+
+    def check_reference(self, face: np.ndarray, path: Path) -> tuple[torch.Tensor, float, bool]:
+        """An aligned reference face uint8 [s, s, 3] -> (w_id, PSNR, in domain), as :meth:`encode_reference`."""
         encoder = self.head.image_encoder
-        face = prepare_reference(path, encoder.resolution, align, self.aligner)
         image = to_tensor(face)[None].to(self.head.device)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", OutOfDomainWarning)
@@ -155,10 +196,11 @@ class Sampler:
                 warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         return check.ws, float(check.psnr[0]), bool(check.in_domain.all())
 
-    def encode_motion_video(self, path: Path, align: bool, batch_size: int) -> torch.Tensor:
-        """Motion video -> motion codes z [t, z] (posterior means), with its own audio when it has some."""
+    def encode_motion_video(self, path: Path, align: bool, batch_size: int, track: np.ndarray | None = None) -> torch.Tensor:
+        """Motion video -> motion codes z [t, z] (posterior means), with its own audio when it has some
+        (``track``: the video's landmarks when already found)."""
         head = self.head
-        frames = prepare_motion_frames(path, head.image_encoder.resolution, align, self.aligner, head.fps)
+        frames = prepare_motion_frames(path, head.image_encoder.resolution, align, self.aligner, head.fps, track)
         try:
             audio = torch.from_numpy(read_audio(path, head.sample_rate))
         except NoAudioTrackError:
@@ -184,12 +226,18 @@ class Sampler:
         with watch.time("audio"):
             wave = self.read_speech(job.audio)
         with watch.time("reference"):
-            w_id, psnr, in_domain = self.encode_reference(job.image, settings.align)
+            reference = self.load_reference(job.image, settings.align, settings.reference_frame)
+            w_id, psnr, in_domain = self.check_reference(reference.face, job.image)
         motion = None
         if job.motion is not None:
             with watch.time("motion"):
                 motion = self.encode_motion_video(job.motion, settings.align, settings.batch_size)
+        elif reference.picture is None and not settings.still and settings.num_samples == 1:
+            # a reference video drives the head motion and blinks, so the face fits each of its frames
+            with watch.time("motion"):
+                motion = self.encode_motion_video(job.image, settings.align, settings.batch_size, reference.track)
         total = head.num_frames(len(wave), None if motion is None else len(motion), settings.motion_fit)
+        backdrop = self.backdrop(job.image, reference, settings, total) if settings.paste_back else None
         generator = torch.Generator(device=head.device).manual_seed(settings.seed)
         latents = head.stream_latents(
             w_id, torch.from_numpy(wave), motion=motion, motion_fit=settings.motion_fit,
@@ -207,12 +255,38 @@ class Sampler:
                     with watch.time("generator"):
                         frames = head.render(ws, settings.batch_size)
                     with watch.time("writing"):
-                        videos.write(to_uint8(frames), wave)
+                        faces = to_uint8(frames)
+                        if backdrop is None:
+                            videos.write(faces, wave)
+                        else:  # full-size frames: a few at a time, so memory stays flat
+                            for begin in range(0, faces.shape[1], settings.batch_size):
+                                part = faces[:, begin : begin + settings.batch_size]
+                                videos.write(backdrop.composite(part, videos.num_frames), wave)
                     bar.update(ws.shape[1])
                 written = videos.num_frames
         finally:
             bar.close()
+            if backdrop is not None:
+                backdrop.close()
         return SampleResult(paths, written, time.perf_counter() - start, dict(watch.seconds), psnr, in_domain)
+
+    def backdrop(self, path: Path, reference: Reference, settings: SampleSettings, total: int) -> Backdrop:
+        """What ``--paste-back`` composites into: the reference image, or every frame of the reference
+        video (decoded once to a temporary memory-mapped file), with their crop transforms."""
+        from styletalker_core.sample.paste_back import Backdrop, FrameStore, crop_affine, square_affine
+
+        size = self.head.image_encoder.resolution
+        if reference.picture is not None:
+            return Backdrop(reference.picture, reference.affines, total)
+        try:
+            store = FrameStore(path, self.head.fps, reference.count)
+        except MediaError as error:
+            raise media_error("reference", error) from None
+        if reference.track is not None:
+            affines = np.stack([crop_affine(points, size) for points in reference.track[: len(store)]])
+        else:
+            affines = square_affine(*store[0].shape[:2], size)[None]
+        return Backdrop(store, affines, total)
 
     def settings(self, **overrides: object) -> SampleSettings:
         """The model's default settings with ``overrides`` (None values ignored)."""

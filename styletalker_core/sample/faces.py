@@ -115,16 +115,74 @@ class FaceAligner:
 
 def prepare_reference(path: str | Path, size: int, align: bool, aligner: FaceAligner) -> np.ndarray:
     """The reference image at ``path`` as an aligned face uint8 [size, size, 3]."""
+    return prepare_reference_picture(path, size, align, aligner)[0]
+
+
+def prepare_reference_picture(path: str | Path, size: int, align: bool,
+                              aligner: FaceAligner) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The reference image at ``path`` -> (aligned face uint8 [size, size, 3], the image uint8
+    [h, w, 3], the affine [2, 3] from image to crop coordinates, for paste-back)."""
+    from styletalker_core.sample.paste_back import crop_affine, square_affine
+
     try:
         image = read_image(path)
     except MediaError as error:
         raise media_error("reference", error) from None
     if not align:
-        return resize_square(image, size)
+        return resize_square(image, size), image, square_affine(*image.shape[:2], size)
     points = aligner.landmarks(image)
     if points is None:
         raise InputError(f"reference: {path}: no face found; {NO_FACE_HINT}")
-    return aligner.crop(image, points, size)
+    return aligner.crop(image, points, size), image, crop_affine(points, size)
+
+
+def is_video(path: str | Path) -> bool:
+    """True when ``path`` is named as a video (a reference given as a video)."""
+    from styletalker_core.media import VIDEO_SUFFIXES
+
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def track_landmarks(path: str | Path, aligner: FaceAligner, fps: float, role: str = "motion") -> np.ndarray:
+    """Landmarks [t, 68, 2] of the face in every frame of the video at ``path`` read at ``fps``,
+    following one person, gaps filled from the nearest frame, smoothed over time."""
+    from styletalker_core.data.preprocess import smooth_landmarks
+
+    found: list[np.ndarray | None] = []
+    previous = None
+    try:
+        for frame in iter_video_frames(path, fps=fps):
+            found.append(aligner.landmarks(frame, near=previous))
+            previous = found[-1] if found[-1] is not None else previous
+    except MediaError as error:
+        raise media_error(role, error) from None
+    if found and all(points is None for points in found):
+        raise InputError(f"{role}: {path}: no face found in any of its {len(found)} frames; {NO_FACE_HINT}")
+    return smooth_landmarks(_fill_gaps(found), SMOOTH_SIGMA) if found else np.zeros((0, 68, 2))
+
+
+def prepare_reference_video(path: str | Path, size: int, align: bool, aligner: FaceAligner, fps: float,
+                            frame_index: int) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """A reference video: (aligned face of frame ``frame_index`` uint8 [size, size, 3], the landmark
+    track [t, 68, 2] of every frame (None without alignment), number of frames t)."""
+    track = track_landmarks(path, aligner, fps, role="reference") if align else None
+    chosen, count = None, 0
+    try:
+        for index, frame in enumerate(iter_video_frames(path, fps=fps)):
+            count = index + 1
+            if index == frame_index:
+                chosen = frame
+                if track is not None:
+                    break
+    except MediaError as error:
+        raise media_error("reference", error) from None
+    if track is not None:
+        count = len(track)
+    if chosen is None:
+        raise InputError(f"reference: {path}: has {count} frames at {fps:g} fps; --reference-frame {frame_index} "
+                         f"must be below {count}")
+    face = aligner.crop(chosen, track[frame_index], size) if track is not None else resize_square(chosen, size)
+    return face, track, count
 
 
 def _fill_gaps(found: list[np.ndarray | None]) -> np.ndarray:
@@ -134,22 +192,16 @@ def _fill_gaps(found: list[np.ndarray | None]) -> np.ndarray:
     return np.stack([found[int(index)] for index in nearest])
 
 
-def prepare_motion_frames(path: str | Path, size: int, align: bool, aligner: FaceAligner, fps: float) -> np.ndarray:
-    """Frames of the motion video at ``path``, read at ``fps``, as aligned faces uint8 [t, size, size, 3]."""
-    from styletalker_core.data.preprocess import smooth_landmarks
-
+def prepare_motion_frames(path: str | Path, size: int, align: bool, aligner: FaceAligner, fps: float,
+                          track: np.ndarray | None = None) -> np.ndarray:
+    """Frames of the motion video at ``path``, read at ``fps``, as aligned faces uint8 [t, size, size, 3]
+    (``track``: its landmarks from :func:`track_landmarks` when already found)."""
     try:
         if not align:
             frames = [resize_square(frame, size) for frame in iter_video_frames(path, fps=fps)]
         else:
-            found: list[np.ndarray | None] = []
-            previous = None
-            for frame in iter_video_frames(path, fps=fps):
-                found.append(aligner.landmarks(frame, near=previous))
-                previous = found[-1] if found[-1] is not None else previous
-            if found and all(points is None for points in found):
-                raise InputError(f"motion: {path}: no face found in any of its {len(found)} frames; {NO_FACE_HINT}")
-            track = smooth_landmarks(_fill_gaps(found), SMOOTH_SIGMA) if found else []
+            if track is None:
+                track = track_landmarks(path, aligner, fps)
             frames = []
             for index, frame in enumerate(iter_video_frames(path, fps=fps)):
                 if index >= len(track):

@@ -63,7 +63,10 @@ class SampleSettings:
     batch_size: frames per generator call; chunk_frames: frames generated per chunk (memory
         grows with it, not with the audio length).
     crf, preset: x264 quality (0 lossless, 18 visually lossless, 51 the most lossy; the range is
-        0-51) and speed preset. temperature and pose_scale are finite and at least 0; seed is
+        0-51) and speed preset.
+    paste_back: composite each generated face back into the reference picture (or into each
+        frame of a reference video) at its own resolution (styletalker_core.sample.paste_back).
+    reference_frame: the frame of a reference video whose face is the identity (default 0). temperature and pose_scale are finite and at least 0; seed is
         0 to 2**63-1.
     """
 
@@ -78,6 +81,8 @@ class SampleSettings:
     chunk_frames: int = attrs.field(default=250, validator=_positive)
     crf: int = attrs.field(default=18, validator=_within(*CRF_RANGE, " (x264: 0 lossless, 18 visually lossless, 51 smallest)"))
     preset: str = attrs.field(default="medium", validator=_one_of(X264_PRESETS))
+    paste_back: bool = False
+    reference_frame: int = attrs.field(default=0, validator=_within(0, 2**31 - 1))
 
 
 SETTING_NAMES = tuple(field.name for field in attrs.fields(SampleSettings))
