@@ -12,6 +12,9 @@ What it does on a machine without CUDA:
      resample, the wav2vec2/HuBERT models) do not need it, so the compiled libraries are
      moved aside into torchaudio/lib/cuda-only/, where torchaudio's loader does not look.
 On a machine with CUDA (nvidia-smi works), the user's torch is kept and nothing is moved.
+  4. installs Debian's Chromium (apt-get install chromium chromium-driver) when
+     /usr/bin/chromium is missing and apt-get exists: tests/test_app_browser.py drives it.
+     Checked on every run (one file lookup), so a second run stays instant.
 
 Only the standard library is used: this runs before the venv exists.
 """
@@ -43,6 +46,37 @@ def has_cuda() -> bool:
     if nvidia_smi is None:
         return False
     return subprocess.run([nvidia_smi], capture_output=True).returncode == 0
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_PACKAGES = ("chromium", "chromium-driver")
+
+
+def ensure_chromium() -> None:
+    """apt-get install Debian's chromium for the browser tests when it is missing (root, or sudo
+    without a password); where that cannot be done the browser tests skip and say why."""
+    if CHROMIUM.exists():
+        return
+    apt = shutil.which("apt-get")
+    if apt is None:
+        say(f"{CHROMIUM} is missing and there is no apt-get: the browser tests (tests/test_app_browser.py) will skip")
+        return
+    prefix: list[str] = []
+    if hasattr(os, "geteuid") and os.geteuid() != 0:
+        sudo = shutil.which("sudo")
+        if sudo is None or subprocess.run([sudo, "-n", "true"], capture_output=True).returncode != 0:
+            say(f"{CHROMIUM} is missing and apt-get needs root: run `sudo apt-get install -y {' '.join(CHROMIUM_PACKAGES)}` "
+                "for the browser tests (tests/test_app_browser.py fails without it)")
+            return
+        prefix = [sudo, "-n"]
+    say(f"installing Debian's chromium for the browser tests: apt-get install {' '.join(CHROMIUM_PACKAGES)}")
+    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", "--no-install-recommends", *CHROMIUM_PACKAGES]):
+        done = subprocess.run([*prefix, *command], env=environment, capture_output=True, text=True)
+        if done.returncode != 0:
+            say(f"`{' '.join(command)}` failed (exit {done.returncode}): {done.stderr.strip()[-500:]}; "
+                "the browser tests will fail until chromium is installed")
+            return
 
 
 def fingerprint(cuda: bool) -> str:
@@ -90,6 +124,7 @@ def make_torchaudio_usable_on_cpu() -> None:
 
 
 def main() -> None:
+    ensure_chromium()
     cuda = has_cuda()
     expected = fingerprint(cuda)
     if STAMP.exists() and STAMP.read_text() == expected and PYTHON.exists():

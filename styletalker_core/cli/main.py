@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "styletalker_core.cli.sample_command",
     "styletalker_core.cli.demo_command",
     "styletalker_core.cli.stream_command",
+    "styletalker_core.cli.app_command",
     "styletalker_core.cli.convert_command",
 )
 
