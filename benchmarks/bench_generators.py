@@ -223,7 +223,7 @@ def count_gflop(generator: torch.nn.Module, ws: torch.Tensor) -> float:
 
 
 def _plain_modulated_conv2d(x, weight, styles, demodulate=True, padding=0, up=1, resample_filter=None,  # noqa: ANN001, ANN202
-                            flip_weight=True, input_gain=None, noise=None, mode="auto"):
+                            flip_weight=True, input_gain=None, noise=None, mode="auto", bias=None, output_gain=1.0):
     from styletalker_core.nn.reference import modulated_conv2d_reference
 
     if input_gain is not None:
@@ -231,7 +231,9 @@ def _plain_modulated_conv2d(x, weight, styles, demodulate=True, padding=0, up=1,
     y = modulated_conv2d_reference(x.float(), weight.float(), styles.float(), demodulate=demodulate, padding=padding,
                                    up=up, resample_filter=resample_filter, flip_weight=flip_weight,
                                    input_gain=input_gain)
-    return y + noise if noise is not None else y
+    y = y + noise if noise is not None else y
+    y = y + bias.float().reshape(1, -1, 1, 1) if bias is not None else y
+    return y * output_gain
 
 
 def _plain_upsample2d(x, f, up=2, padding=0, gain=1.0):  # noqa: ANN001, ANN202

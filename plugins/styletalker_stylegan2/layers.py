@@ -59,12 +59,15 @@ class SynthesisLayer(nn.Module):
             noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device) * self.noise_strength
         elif self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength
+        # bias and the activation's gain are folded into the convolution's output pass:
+        # clamp(lrelu((conv + noise + bias) * gain)) with the gain first (lrelu is positively homogeneous)
         x = modulated_conv2d(
             x, self.weight, styles, up=self.up, padding=self.padding, resample_filter=self.resample_filter,
-            flip_weight=(self.up == 1), noise=noise, mode=self.modconv_mode,
+            flip_weight=(self.up == 1), noise=noise, mode=self.modconv_mode, bias=self.bias,
+            output_gain=math.sqrt(2) * gain,
         )
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(x, self.bias, act="lrelu", gain=math.sqrt(2) * gain, clamp=clamp, inplace=True)
+        return bias_act(x, None, act="lrelu", gain=1.0, clamp=clamp, inplace=True)
 
 
 class ToRGBLayer(nn.Module):
@@ -85,8 +88,8 @@ class ToRGBLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
-        x = modulated_conv2d(x, self.weight, styles, demodulate=False, mode=self.modconv_mode)
-        return bias_act(x, self.bias, clamp=self.conv_clamp, inplace=True)
+        x = modulated_conv2d(x, self.weight, styles, demodulate=False, mode=self.modconv_mode, bias=self.bias)
+        return bias_act(x, None, clamp=self.conv_clamp, inplace=True)
 
 
 class SynthesisBlock(nn.Module):

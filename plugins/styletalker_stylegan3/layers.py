@@ -152,16 +152,16 @@ class SynthesisLayer(nn.Module):
         styles = self.affine(w)
         if self.is_torgb:
             styles = styles * (1 / math.sqrt(self.in_channels * self.conv_kernel ** 2))
-        x = modulated_conv2d(
+        x = modulated_conv2d(  # the bias is added in the convolution's output pass
             x, self.weight, styles, demodulate=not self.is_torgb, padding=self.conv_kernel - 1,
-            input_gain=input_gain, mode=self.modconv_mode,
+            input_gain=input_gain, mode=self.modconv_mode, bias=self.bias,
         )
         gain = 1.0 if self.is_torgb else math.sqrt(2)
         slope = 1.0 if self.is_torgb else 0.2
         fu = None if self.up_filter is None else self.up_filter.to(x.dtype)
         fd = None if self.down_filter is None else self.down_filter.to(x.dtype)
         return filtered_lrelu(
-            x, fu, fd, self.bias.to(x.dtype), up=self.up_factor, down=self.down_factor, padding=self.padding,
+            x, fu, fd, None, up=self.up_factor, down=self.down_factor, padding=self.padding,
             gain=gain, slope=slope, clamp=self.conv_clamp,
         )
 

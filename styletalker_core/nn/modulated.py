@@ -46,13 +46,18 @@ def modulated_conv2d(
     input_gain: torch.Tensor | float | None = None,
     noise: torch.Tensor | None = None,
     mode: str = "auto",
+    bias: torch.Tensor | None = None,
+    output_gain: float = 1.0,
 ) -> torch.Tensor:
     """x [b, i, h, w], weight [o, i, k, k], styles [b, i] -> [b, o, h', w'].
 
     ``up`` 2 up-samples with ``resample_filter`` (see :func:`conv2d_resample`, whose
     ``padding`` and ``flip_weight`` this shares). ``input_gain`` (scalar or [i]) scales the
     input after demodulation (StyleGAN3's magnitude normalisation). ``noise`` (broadcastable
-    to the output) is added after demodulation. Computation runs in x's dtype.
+    to the output) and ``bias`` [o] are added after demodulation, and ``output_gain`` scales
+    the sum: ``(conv + noise + bias) * output_gain``. Folding them in here saves the layers
+    separate passes over their largest tensors (the gain of a following leaky ReLU may be
+    applied first: it is positively homogeneous). Computation runs in x's dtype.
     """
     if mode not in MODES:
         raise ValueError(f"modulated_conv2d: mode {mode!r}; use one of {', '.join(MODES)}")
@@ -73,20 +78,43 @@ def modulated_conv2d(
         in_scale = in_scale * torch.as_tensor(input_gain, dtype=torch.float32, device=x.device).reshape(1, -1)
     if mode == "auto":
         mode = "grouped" if batch == 1 else "activation"
+    gain = float(output_gain)
     if mode == "activation":
         x = x * in_scale.to(x.dtype).reshape(batch, in_channels, 1, 1)
         y = conv2d_resample(x, weight.to(x.dtype), resample_filter, up=up, padding=padding, flip_weight=flip_weight)
+        added, late_bias = _added_terms(noise, bias, gain, batch, y.dtype)
         if dcoefs is not None:
-            d = dcoefs.to(y.dtype).reshape(batch, out_channels, 1, 1)
-            return torch.addcmul(noise.to(y.dtype), y, d) if noise is not None else y * d
-        return y + noise.to(y.dtype) if noise is not None else y
+            d = (dcoefs * gain if gain != 1 else dcoefs).to(y.dtype).reshape(batch, out_channels, 1, 1)
+            y = torch.addcmul(added, y, d) if added is not None else y * d
+        elif added is not None:
+            y = torch.add(added, y, alpha=gain) if gain != 1 else y + added
+        elif gain != 1:
+            y = y * gain
+        return y if late_bias is None else y + late_bias
     w = weight.to(torch.float32)[None] * in_scale.reshape(batch, 1, in_channels, 1, 1)
     if dcoefs is not None:
         w = w * dcoefs.reshape(batch, out_channels, 1, 1, 1)
+    if gain != 1:
+        w = w * gain
     w = w.reshape(batch * out_channels, in_channels, *weight.shape[2:]).to(x.dtype)
     y = conv2d_resample(
         x.reshape(1, batch * in_channels, *x.shape[2:]), w, resample_filter, up=up, padding=padding,
         groups=batch, flip_weight=flip_weight,
     )
     y = y.reshape(batch, out_channels, *y.shape[2:])
-    return y + noise.to(y.dtype) if noise is not None else y
+    added, late_bias = _added_terms(noise, bias, gain, batch, y.dtype)
+    y = y + added if added is not None else y
+    return y if late_bias is None else y + late_bias
+
+
+def _added_terms(noise: torch.Tensor | None, bias: torch.Tensor | None, gain: float, batch: int,
+                 dtype: torch.dtype) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(noise + bias) * gain as one small broadcastable tensor, or (noise * gain, bias * gain) when
+    joining them would build a full-size tensor (per-sample noise at batch > 1)."""
+    scaled_noise = None if noise is None else (noise.to(dtype) * gain if gain != 1 else noise.to(dtype))
+    scaled_bias = None if bias is None else (bias.to(dtype) * gain if gain != 1 else bias.to(dtype)).reshape(1, -1, 1, 1)
+    if scaled_noise is None or scaled_bias is None:
+        return (scaled_noise if scaled_bias is None else scaled_bias), None
+    if scaled_noise.ndim == 4 and scaled_noise.shape[0] > 1 and batch > 1:
+        return scaled_noise, scaled_bias
+    return scaled_noise + scaled_bias, None
