@@ -56,21 +56,91 @@ def _without_none(value: object) -> object:
     return value
 
 
-def _check_run_recipe(run_dir: Path, recipe: Recipe) -> None:
-    """Write the run's recipe, or check that a rerun uses the same one."""
+# Engine fields that do not change what a stage trains.
+_COSMETIC_STAGE_FIELDS = ("checkpoint_every", "log_every")
+# Runtime fields that change the numbers (device and threads do not change what is trained).
+_NUMERIC_RUNTIME_FIELDS = ("precision", "deterministic", "channels_last")
+
+
+def stage_configuration(raw: dict, stage: str) -> dict | None:
+    """What decides stage ``stage``'s result, from a resolved recipe as stored in ``recipe.toml``:
+    the seed, the runtime's numeric settings, the data tables, the model, and the tables of this
+    stage and every stage before it (their outputs are its inputs). None when the recipe has no such
+    stage. Names, descriptions, output folders, sampling, evaluation, loggers, checkpoint and log
+    intervals, devices and loader workers are left out: they change nothing a stage trains."""
+    stages = raw.get("stages") or {}
+    if stage not in stages:
+        return None
+    names = list(stages)
+    tables = {}
+    for name in names[: names.index(stage) + 1]:
+        table = {k: v for k, v in (stages[name] or {}).items() if k not in _COSMETIC_STAGE_FIELDS}
+        if name == stage:
+            table.pop("enabled", None)  # it ran, so it was enabled
+        tables[name] = table
+    runtime = {k: v for k, v in (raw.get("runtime") or {}).items() if k in _NUMERIC_RUNTIME_FIELDS}
+    data = {k: v for k, v in (raw.get("data") or {}).items() if k != "num_workers"}
+    return {"seed": raw.get("seed"), "runtime": runtime, "data": data, "model": raw.get("model") or {}, "stages": tables}
+
+
+def _differences(old: object, new: object, path: str = "") -> list[str]:
+    """Dotted paths of the leaves where ``old`` and ``new`` differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        found = []
+        for key in sorted(set(old) | set(new), key=str):
+            found += _differences(old.get(key), new.get(key), f"{path}.{key}" if path else str(key))
+        return found
+    return [] if old == new else [path or "(everything)"]
+
+
+def _finished(run_dir: Path, name: str) -> bool:
+    return (run_dir / name / "done.json").is_file()
+
+
+def _check_run_recipe(run_dir: Path, recipe: Recipe, restart_from: str | None = None) -> None:
+    """Write the run's recipe; on a rerun with another recipe, keep what still holds.
+
+    A stage folder is reused as long as the stage's own configuration (:func:`stage_configuration`)
+    is the one it ran with: a changed later stage, evaluation or name never blocks the run. An
+    unfinished stage whose configuration changed starts afresh (its resume checkpoints are
+    removed). A finished stage whose configuration changed is refused, naming ``--restart-from``,
+    which removes that stage's folder and every later one's before training them again.
+    """
+    import shutil
+
     path = run_dir / "recipe.toml"
     current = _without_none(unstructure(recipe))
-    if path.is_file():
-        previous = read_toml(path)
-        if previous != current:
-            changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
+    names = list(recipe.stages)
+    if restart_from is not None and restart_from not in names:
+        raise StyleTalkerError(f"--restart-from {restart_from}: recipe {recipe.name} has no such stage; "
+                               f"stages: {', '.join(names)}")
+    previous = read_toml(path) if path.is_file() else None
+    if restart_from is not None:
+        for name in names[names.index(restart_from):]:
+            if (run_dir / name).exists():
+                LOG.info("--restart-from %s: removing %s", restart_from, run_dir / name)
+                shutil.rmtree(run_dir / name)
+    if previous is not None and previous != current:
+        changed = {name: _differences(stage_configuration(previous, name), stage_configuration(current, name))
+                   for name in names if (run_dir / name).exists()}
+        changed = {name: differences for name, differences in changed.items() if differences}
+        changed_finished = [(name, differences) for name, differences in changed.items() if _finished(run_dir, name)]
+        if changed_finished:
+            name, differences = changed_finished[0]
+            shown = ", ".join(differences[:4]) + (", ..." if len(differences) > 4 else "")
             raise StyleTalkerError(
-                f"{run_dir}: holds a run of a different recipe (differs in: {', '.join(changed)}); "
-                "use another output_dir (--set output_dir=...) or delete that folder"
+                f"{run_dir}: holds a run of a different recipe whose finished stage {name} was trained with "
+                f"another configuration (differs in: {shown}); add --restart-from {name} to train {name} and "
+                f"the stages after it again (their folders are replaced), or use another output folder "
+                f"(--set output_dir=...)"
             )
-        return
+        for name in changed:  # unfinished: resume checkpoints of another configuration; start afresh
+            LOG.warning("stage %s: its configuration changed since its checkpoints were written; starting it afresh", name)
+            shutil.rmtree(run_dir / name)
+        LOG.info("%s: the recipe changed; finished stages whose configuration is unchanged are kept", run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, dumps(current))
+    if previous != current:
+        write_text_atomic(path, dumps(current))
 
 
 def _recorded_clips(spec: ComponentSpec | None) -> tuple[str, dict[str, dict[str, str]]] | None:
@@ -161,9 +231,12 @@ def train_recipe(
     registries: Registries,
     run_dir: str | Path | None = None,
     only_stages: list[str] | None = None,
+    restart_from: str | None = None,
 ) -> TrainResult:
     """Run the enabled stages of ``recipe`` in order (or only ``only_stages``), resuming where a previous
-    run stopped and skipping finished stages; then write ``model.safetensors``.
+    run stopped and skipping finished stages; then write ``model.safetensors``. A rerun with a changed
+    recipe keeps the finished stages whose own configuration is unchanged; ``restart_from`` trains
+    that stage and the later ones again (:func:`_check_run_recipe`).
 
     Refused before anything runs: validation clips that share clips, identities or sentences with
     the training clips, and a training signal that is the same file as an evaluation judge."""
@@ -174,7 +247,7 @@ def train_recipe(
     runtime = setup_runtime(recipe.runtime)
     run_dir = Path(run_dir or recipe.run_dir())
     if runtime.is_main:
-        _check_run_recipe(run_dir, recipe)
+        _check_run_recipe(run_dir, recipe, restart_from)
     runtime.barrier()
     unknown = sorted(set(only_stages or []) - set(recipe.stages))
     if unknown:
