@@ -21,7 +21,8 @@ from torch import nn
 
 from sample_toys import speech_like
 from styletalker_core.ablate import AblationSettings, fitted_indices, generate_items, load_clips, run_ablation
-from styletalker_core.ablate.report import best_runs, cell
+from styletalker_core.ablate.report import best_runs, difference_cell, interval_cell
+from styletalker_core.ablate.statistics import Difference, Interval
 from styletalker_core.cli.main import main
 from styletalker_core.data.shards import Clip, ShardWriter
 from styletalker_core.data.synthetic import IDENTITY_DIM, render_faces
@@ -178,11 +179,13 @@ def test_fitted_indices_loop_back_and_forth() -> None:
     assert fitted_indices(5, 3).tolist() == [0, 1, 2]
 
 
-def test_table_cells_mark_the_best_and_partial_counts() -> None:
-    summary = Summary("psnr", "psnr", True, 30.123, 1.5, 2, 0)
-    assert cell(summary, 2, True) == "**30.12 ± 1.5**"
-    assert cell(Summary("lmd", "lmd", False, 3.0, 0.0, 1, 1), 2, False) == "3 ± 0 (n=1)"
-    assert cell(None, 2, False) == "-"
+def test_table_cells_mark_the_best_partial_counts_and_differences() -> None:
+    assert interval_cell(Interval(30.123, 29.5, 30.9, 2), 2, True) == "**30.12 [29.5, 30.9]**"
+    assert interval_cell(Interval(3.0, 3.0, 3.0, 1), 2, False) == "3 [3, 3] (n=1)"
+    assert interval_cell(None, 2, False) == "-"
+    assert difference_cell(Difference(Interval(-0.74, -0.8, -0.68, 40))) == "**yes**: -0.74 [-0.8, -0.68]"
+    assert difference_cell(Difference(Interval(0.01, -0.02, 0.04, 40))) == "no: +0.01 [-0.02, 0.04]"
+    assert difference_cell(None) == "-"
 
 
 def test_ablate_two_recipes_end_to_end(registries: Registries, dataset: Path, tmp_path: Path,
@@ -210,9 +213,13 @@ def test_ablate_two_recipes_end_to_end(registries: Registries, dataset: Path, tm
     assert summary["runs"][0]["clips"] == ["clip2", "clip3"] and summary["runs"][0]["stages_run"] == ["autoencode"]
     for mode in ("audio", "motion"):
         assert (out / f"ablation_{mode}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # the numbers in the table are those of the per-recipe reports
+    # the numbers in the table are those of the per-recipe reports, with their bootstrap intervals
     psnr = summary["runs"][1]["results"]["audio"]["psnr"]
-    assert f"{psnr['mean']:.4g} ± {psnr['std']:.4g}" in table
+    stats = summary["statistics"]["audio"]["psnr"]
+    assert stats["recipes"]["toy_lstm"]["mean"] == pytest.approx(psnr["mean"])
+    assert f"{psnr['mean']:.4g} [{stats['recipes']['toy_lstm']['low']:.4g}, " in table
+    assert "Difference from toy_flow" in table and "| toy_lstm | " in table.split("Difference from toy_flow")[1]
+    assert set(stats["difference_from_baseline"]) == {"toy_lstm"}
 
     # A rerun reuses the finished runs (nothing trained) and evaluates them again identically.
     assert main([*argv[:-2], "--modes", "audio", "--out", str(tmp_path / "again")]) == 0
@@ -344,3 +351,34 @@ def test_evaluate_model_scores_a_model_file_like_ablate(registries: Registries, 
     assert "no clip is in split 'val2'" in capsys.readouterr().err
     assert main(["evaluate", "--generated", str(tmp_path), "--clips", "3", "--out", str(tmp_path / "r.json")]) == 2
     assert "--clips goes with --model" in capsys.readouterr().err
+
+
+def test_ablate_with_seeds_trains_each_recipe_per_seed(registries: Registries, dataset: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """--seeds: one run folder per seed (the recipe's seed overridden), per-seed reports, and intervals and
+    differences over clips and seeds."""
+    base, ablated = write_recipes(tmp_path, dataset)
+    monkeypatch.setattr("styletalker_core.plugins.get_registries", lambda: registries)
+    out, runs = tmp_path / "seeded", tmp_path / "runs"
+    assert main(["ablate", str(base), str(ablated), "--seeds", "0,1", "--modes", "audio", "--metrics", "psnr",
+                 "--set", "stages.autoencode.steps=1", "--runs", str(runs), "--out", str(out)]) == 0
+    summary = json.loads((out / "ablation.json").read_text())
+    assert [(run["recipe"], run["seed"]) for run in summary["runs"]] == [("toy_flow", 0), ("toy_flow", 1), ("toy_lstm", 0),
+                                                                          ("toy_lstm", 1)]
+    assert summary["seeds"] == [0, 1]
+    for name in ("toy_flow", "toy_lstm"):
+        for seed in (0, 1):
+            resolved = (runs / f"{name}_seed{seed}" / "recipe.toml").read_text()
+            assert f"seed = {seed}" in resolved
+            assert (out / name / f"seed{seed}" / "audio.json").is_file()
+    values = [json.loads((out / "toy_lstm" / f"seed{seed}" / "audio.json").read_text())["items"] for seed in (0, 1)]
+    pooled = [item["values"]["psnr"] for items in values for item in items]
+    stats = summary["statistics"]["audio"]["psnr"]
+    assert stats["recipes"]["toy_lstm"]["count"] == 4 and stats["recipes"]["toy_lstm"]["mean"] == pytest.approx(np.mean(pooled))
+    assert stats["recipes"]["toy_lstm"]["low"] <= stats["recipes"]["toy_lstm"]["mean"] <= stats["recipes"]["toy_lstm"]["high"]
+    assert "differs" in stats["difference_from_baseline"]["toy_lstm"]
+    table = (out / "ablation.md").read_text()
+    assert "training seeds 0, 1" in table and "--seeds 0,1" in table and "--set seed=1" in table
+    with pytest.raises(StyleTalkerError, match="--seeds trains each recipe once per seed"):
+        run_ablation(AblationSettings([str(base)], tmp_path / "x", seeds=[0, 1], models=[str(base)]), registries)
+    assert main(["ablate", str(base), "--seeds", "0,0", "--out", str(tmp_path / "y")]) == 2

@@ -25,12 +25,18 @@ EVALUATION_SPLIT = "test"  # reported numbers; every choice made during developm
 
 @attrs.define
 class HeldoutClip:
-    """One evaluation clip: frames [t, 3, h, w] in [-1, 1], audio [s] at 16 kHz, labels name -> [t, ...]."""
+    """One evaluation clip: frames [t, 3, h, w] in [-1, 1], audio [s] at 16 kHz, labels name -> [t, ...].
+
+    meta: the clip's metadata (``transcript``, ``speech_start``, ...). aligned: False when the audio was
+    replaced by speech with its own timing (another speech engine): frames and labels then no longer
+    match the audio, and only the first frame (the reference image) is used."""
 
     clip_id: str
     frames: torch.Tensor
     audio: torch.Tensor
     labels: dict[str, torch.Tensor]
+    meta: dict[str, Any] = attrs.Factory(dict)
+    aligned: bool = True
 
 
 def dataset_root(recipe: Recipe, data: str | None) -> Path:
@@ -77,5 +83,6 @@ def read_clips(reader: ShardReader, ids: list[str]) -> list[HeldoutClip]:
         if (record["fps"], record["sample_rate"]) != (25, 16000):
             raise StyleTalkerError(f"{root}: clip {clip_id} is at {record['fps']} fps / {record['sample_rate']} Hz; ablations need 25 fps / 16 kHz")
         labels = {name: value.clone() for name, value in reader.labels(clip_id).items()}
-        clips.append(HeldoutClip(clip_id, frames_to_tensor(reader.frames(clip_id)), reader.audio(clip_id).float().clone(), labels))
+        clips.append(HeldoutClip(clip_id, frames_to_tensor(reader.frames(clip_id)), reader.audio(clip_id).float().clone(), labels,
+                                 meta=dict(record.get("meta") or {})))
     return clips

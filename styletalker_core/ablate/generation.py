@@ -12,7 +12,9 @@
   is the clip itself.
 
 Every item keeps the clip's own frames as reference_frames and its labels (lips follow the
-clip's audio in both modes).
+clip's audio in both modes), except for a clip whose audio was replaced by speech with its own
+timing (``aligned = False``, styletalker_core/ablate/speech.py): audio mode only, and the item has
+the reference image and the audio but no reference frames and no labels.
 """
 
 from __future__ import annotations
@@ -48,11 +50,13 @@ def generate_items(
     for index, clip in enumerate(clips):
         reference = clip.frames[0]
         source = {"clip": clip.clip_id, "mode": MODES[mode]}
+        if not clip.aligned and mode != "audio":
+            raise ValueError(f"clip {clip.clip_id}: its audio does not match its frames; only the audio mode can use it")
         if mode == "audio":
             generator = torch.Generator().manual_seed(seed + index)
             video = head.generate(reference, clip.audio, temperature=temperature, pose_scale=pose_scale, generator=generator)[0]
-            item = EvalItem(frames=video.cpu(), audio=clip.audio, reference_frames=clip.frames, reference_image=reference,
-                            labels=clip.labels)
+            item = EvalItem(frames=video.cpu(), audio=clip.audio, reference_frames=clip.frames if clip.aligned else None,
+                            reference_image=reference, labels=clip.labels if clip.aligned else {})
         elif mode == "reconstruction":
             video = head.render(head.encode_frames(clip.frames)[None])[0]
             item = EvalItem(frames=video.cpu(), audio=clip.audio, reference_frames=clip.frames, reference_image=reference,

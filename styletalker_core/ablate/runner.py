@@ -22,6 +22,7 @@ import numpy as np
 
 from styletalker_core.ablate.clips import EVALUATION_SPLIT, HeldoutClip, dataset_root, load_clips
 from styletalker_core.ablate.generation import MODES, generate_items
+from styletalker_core.ablate.speech import CONDITIONS, condition_clips, mode_key
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.evaluate import EvalReport, MetricInfo, build_metrics, evaluate_items, metric_specs
 from styletalker_core.interfaces.metric import EvalItem, Metric
@@ -49,6 +50,8 @@ class AblationSettings:
     command: str = ""
     split: str = EVALUATION_SPLIT  # "test" for reported numbers; "val" for choices made during development
     models: list[str] = attrs.Factory(list)  # model files evaluated instead of training (one per recipe, or alone)
+    seeds: list[int] | None = None  # None: each recipe once with its own seed; else once per seed (recipe seed overridden)
+    speech: tuple[str, ...] = ("espeak",)  # speech conditions of the audio mode (styletalker_core/ablate/speech.py)
 
 
 @attrs.define
@@ -66,6 +69,8 @@ class RecipeRun:
     clips: list[str] = attrs.Factory(list)
     data: str = ""
     given_model: bool = False  # evaluated as given (--model), not trained here
+    seed: int | None = None  # the training seed set by --seeds (None: the recipe's own)
+    training_evaluation: dict[str, dict[str, float]] = attrs.Factory(dict)  # stage -> held-out values of training
 
 
 @attrs.define
@@ -137,6 +142,12 @@ def _load_entries(settings: AblationSettings, registries: Registries) -> list[En
     if settings.recipes and settings.models and len(settings.models) != len(settings.recipes):
         raise StyleTalkerError(f"{len(settings.models)} --model files for {len(settings.recipes)} recipes: give one model "
                                "per recipe (in order), or models alone (each evaluated with the recipe stored in it)")
+    if settings.seeds is not None:
+        if settings.models:
+            raise StyleTalkerError("--seeds trains each recipe once per seed; a model given with --model is evaluated as "
+                                   "it is: give recipes without --model, or drop --seeds")
+        if not settings.seeds or len(set(settings.seeds)) != len(settings.seeds):
+            raise StyleTalkerError(f"--seeds {','.join(map(str, settings.seeds))}: give distinct seeds, e.g. 0,1,2")
     models = [check_model_file(model) for model in settings.models]
     if settings.recipes:
         recipes = [load_recipe(reference, settings.overrides, registries) for reference in settings.recipes]
@@ -152,7 +163,44 @@ def _load_entries(settings: AblationSettings, registries: Registries) -> list[En
     unknown = [mode for mode in settings.modes if mode not in MODES]
     if unknown or not settings.modes:
         raise StyleTalkerError(f"modes {', '.join(unknown) or '(none)'}: choose from {', '.join(MODES)}")
+    check_speech(settings.speech, settings.modes)
     return entries
+
+
+def check_speech(speech: Sequence[str], modes: Sequence[str]) -> None:
+    """Speech conditions are known ones, and other than eSpeak's own only with the audio mode."""
+    unknown = [name for name in speech if name not in CONDITIONS]
+    if unknown or not speech:
+        raise StyleTalkerError(f"--speech {','.join(unknown) or '(none)'}: choose from {', '.join(CONDITIONS)}")
+    if tuple(speech) != ("espeak",) and "audio" not in modes:
+        raise StyleTalkerError("--speech drives the audio-driven mode: add audio to --modes")
+
+
+# The model-free lip metric every speech condition is scored with (no labels follow another engine's timing).
+SPEECH_METRIC = "mouth_envelope"
+
+
+def speech_metric_specs(specs: list, speech: Sequence[str]) -> list:
+    """``specs`` with :data:`SPEECH_METRIC` added (default options) when speech conditions other than
+    eSpeak's own are evaluated and the metrics lack it; a recipe listing it gives its options."""
+    from styletalker_core.registry.components import ComponentSpec
+
+    if tuple(speech) == ("espeak",) or any(spec.name == SPEECH_METRIC for spec in specs):
+        return specs
+    return [*specs, ComponentSpec(SPEECH_METRIC)]
+
+
+def speech_clip_sets(clips: list[HeldoutClip], settings: AblationSettings) -> dict[str, list[HeldoutClip]]:
+    """The evaluation clips under each speech condition of ``settings`` (made once, for every recipe)."""
+    if "audio" not in settings.modes:
+        return {}
+    sets = {}
+    for condition in settings.speech:
+        started = time.time()
+        sets[condition] = condition_clips(clips, condition)
+        if condition != "espeak":
+            LOG.info("speech %s: %d clips in %.1f s", condition, len(clips), time.time() - started)
+    return sets
 
 
 def _load_recipes(settings: AblationSettings, registries: Registries) -> list[Recipe]:
@@ -176,22 +224,32 @@ def evaluate_model(
     settings: AblationSettings,
     registries: Registries,
     out_dir: Path | None,
+    speech_clips: dict[str, list[HeldoutClip]] | None = None,
 ) -> dict[str, EvalReport]:
     """Generate ``clips`` with the model in every mode of ``settings`` and evaluate; writes <mode>.json and
-    the first ``settings.videos`` videos into ``out_dir`` (nothing when None)."""
+    the first ``settings.videos`` videos into ``out_dir`` (nothing when None). The audio mode runs once per
+    speech condition of ``settings`` (report key ``audio@<condition>``, plain ``audio`` for eSpeak's own), on
+    ``speech_clips[condition]`` (made by :func:`speech_clip_sets` when not given)."""
     from styletalker_core.model import TalkingHead
 
     head = TalkingHead.from_checkpoint(model_path, registries)
+    if speech_clips is None:
+        speech_clips = speech_clip_sets(clips, settings)
     reports = {}
     for mode in settings.modes:
-        started = time.time()
-        generated = list(generate_items(head, clips, mode, settings.seed, recipe.sample.temperature, recipe.sample.pose_scale))
-        report = evaluate_items(metrics, generated)
-        if out_dir is not None:
-            report.write_json(out_dir / f"{mode}.json")
-            _write_videos(out_dir, mode, [(name, item) for name, item, _ in generated], settings.videos)
-        LOG.info("%s, %s: %d clips in %.1f s", recipe.name, MODES[mode], len(clips), time.time() - started)
-        reports[mode] = report
+        for condition in settings.speech if mode == "audio" else ("espeak",):
+            key = mode_key(mode, condition)
+            mode_clips = speech_clips.get(condition, clips) if mode == "audio" else clips
+            started = time.time()
+            generated = list(generate_items(head, mode_clips, mode, settings.seed, recipe.sample.temperature,
+                                            recipe.sample.pose_scale))
+            report = evaluate_items(metrics, generated)
+            if out_dir is not None:
+                report.write_json(out_dir / f"{key}.json")
+                _write_videos(out_dir, key, [(name, item) for name, item, _ in generated], settings.videos)
+            LOG.info("%s, %s (%s speech): %d clips in %.1f s", recipe.name, MODES[mode], condition, len(clips),
+                     time.time() - started)
+            reports[key] = report
     return reports
 
 
@@ -218,30 +276,63 @@ def run_ablation(settings: AblationSettings, registries: Registries) -> list[Rec
 
     entries = _load_entries(settings, registries)
     root, clips = evaluation_clips(settings, [entry.recipe for entry in entries])
-    metrics = [build_metrics(registries, metric_specs(settings.metrics, entry.recipe)) for entry in entries]
+    metrics = [build_metrics(registries, speech_metric_specs(metric_specs(settings.metrics, entry.recipe), settings.speech))
+               for entry in entries]
     for entry, entry_metrics in zip(entries, metrics):
         if entry.model is not None:
             problems = given_model_problems(entry.model, entry.recipe, entry_metrics, registries)
             if problems:
                 raise StyleTalkerError(f"{entry.model}: trained against a file that judges it here: {'; '.join(problems)}")
             warn_self_judging(entry.model, entry_metrics)
+    speech_clips = speech_clip_sets(clips, settings)  # engines run once, before any training
+    seeded = [(entry, entry_metrics, seed, seeded_recipe(entry, seed, settings, registries))
+               for entry, entry_metrics in zip(entries, metrics) for seed in (settings.seeds or [None])]
     runs = []
-    for entry, entry_metrics in zip(entries, metrics):
-        recipe = entry.recipe
+    for entry, entry_metrics, seed, recipe in seeded:
+        out_dir = settings.out / entry.name if seed is None else settings.out / entry.name / f"seed{seed}"
         if entry.model is not None:  # evaluated as given, not trained
             run = RecipeRun(entry.name, entry.source, entry.model.parent, entry.model, 0.0, [], [],
-                            clips=[clip.clip_id for clip in clips], data=str(root), given_model=True)
+                            clips=[clip.clip_id for clip in clips], data=str(root), given_model=True,
+                            training_evaluation=stored_evaluation(entry.model))
         else:
-            run_dir = settings.runs / recipe.name if settings.runs else Path(recipe.run_dir())
+            run_dir = seed_run_dir(settings.runs / recipe.name if settings.runs else Path(recipe.run_dir()), seed)
             started = time.time()
             result = train_recipe(recipe, registries, run_dir=run_dir)
             run = RecipeRun(entry.name, entry.source, result.run_dir, result.model, time.time() - started,
                             [stage.name for stage in result.stages], list(result.skipped),
-                            clips=[clip.clip_id for clip in clips], data=str(root))
-        run.reports = evaluate_model(run.model, recipe, clips, entry_metrics, settings, registries, settings.out / entry.name)
+                            clips=[clip.clip_id for clip in clips], data=str(root), seed=seed,
+                            training_evaluation=stored_evaluation(result.model))
+        run.reports = evaluate_model(run.model, recipe, clips, entry_metrics, settings, registries, out_dir, speech_clips)
         runs.append(run)
     write_outputs(settings, runs)
     return runs
+
+
+def seeded_recipe(entry: Entry, seed: int | None, settings: AblationSettings, registries: Registries) -> Recipe:
+    """The entry's recipe, with ``seed = <seed>`` applied after the other overrides (unchanged for None)."""
+    if seed is None or entry.model is not None:
+        return entry.recipe
+    return load_recipe(entry.source, [*settings.overrides, f"seed={seed}"], registries)
+
+
+def seed_run_dir(run_dir: Path, seed: int | None) -> Path:
+    """The run folder of one training seed: ``<run folder>_seed<seed>`` beside the recipe's own (None: its own)."""
+    return run_dir if seed is None else run_dir.with_name(f"{run_dir.name}_seed{seed}")
+
+
+def stored_evaluation(model: Path) -> dict[str, dict[str, float]]:
+    """The held-out values the training stages recorded in a model file (stage -> value name -> value);
+    empty when the file has none."""
+    from styletalker_core.checkpoint import read_metadata
+
+    try:
+        evaluation = (read_metadata(model).get("extra") or {}).get("evaluation")
+    except Exception:  # noqa: BLE001 - an unreadable file fails later, where it is loaded for evaluation
+        return {}
+    if not isinstance(evaluation, dict):
+        return {}
+    return {str(stage): {str(k): float(v) for k, v in values.items() if isinstance(v, (int, float))}
+            for stage, values in evaluation.items() if isinstance(values, dict)}
 
 
 def quote_command(parts: Sequence[str]) -> str:
@@ -262,6 +353,7 @@ class ModelEvaluation:
     clips: list[str]
     reports: dict[str, EvalReport]
     seed: int
+    speech: tuple[str, ...] = ("espeak",)
 
     def to_json(self) -> dict:
         return {
@@ -275,6 +367,7 @@ class ModelEvaluation:
             "seed": self.seed,
             "temperature": self.recipe.sample.temperature,
             "pose_scale": self.recipe.sample.pose_scale,
+            "speech": list(self.speech),
             "modes": {mode: report.to_json() for mode, report in self.reports.items()},
         }
 
@@ -290,11 +383,13 @@ def evaluate_model_file(
     modes: Sequence[str] = tuple(MODES),
     seed: int = 0,
     clip_ids: Sequence[str] | None = None,
+    speech: Sequence[str] = ("espeak",),
 ) -> ModelEvaluation:
     """Evaluate a trained model file without training: generate the first ``clips`` clips of ``split``
     of ``data`` (default: the recipe's dataset) in each of ``modes`` and score them with the recipe's
     ``[evaluate]`` metrics (or ``metrics``). ``recipe`` defaults to the one stored in the model file.
-    ``clip_ids`` picks the clips (in that order) instead of the first ``clips``."""
+    ``clip_ids`` picks the clips (in that order) instead of the first ``clips``. ``speech``: the speech
+    conditions of the audio mode (styletalker_core/ablate/speech.py; reports ``audio@<condition>``)."""
     from styletalker_core.ablate.clips import heldout_clip_ids, read_clips
     from styletalker_core.data.shards import ShardReader
 
@@ -303,6 +398,7 @@ def evaluate_model_file(
     unknown = [mode for mode in modes if mode not in MODES]
     if unknown or not modes:
         raise StyleTalkerError(f"modes {', '.join(unknown) or '(none)'}: choose from {', '.join(MODES)}")
+    check_speech(speech, modes)
     root = dataset_root(recipe, str(data) if data else None)
     if clip_ids is not None:
         reader = ShardReader(root)
@@ -313,11 +409,11 @@ def evaluate_model_file(
         held = read_clips(reader, list(clip_ids))
     else:
         held = load_clips(root, clips or recipe.evaluate.clips, explicit=data is not None, split=split)
-    built = build_metrics(registries, metric_specs(metrics, recipe))
+    built = build_metrics(registries, speech_metric_specs(metric_specs(metrics, recipe), speech))
     problems = given_model_problems(path, recipe, built, registries)
     if problems:
         raise StyleTalkerError(f"{path}: trained against a file that judges it here: {'; '.join(problems)}")
     warn_self_judging(path, built)
-    settings = AblationSettings([], Path("."), modes=tuple(modes), seed=seed, videos=0, split=split)
+    settings = AblationSettings([], Path("."), modes=tuple(modes), seed=seed, videos=0, split=split, speech=tuple(speech))
     reports = evaluate_model(path, recipe, held, built, settings, registries, None)
-    return ModelEvaluation(path, recipe, root, split, [clip.clip_id for clip in held], reports, seed)
+    return ModelEvaluation(path, recipe, root, split, [clip.clip_id for clip in held], reports, seed, tuple(speech))

@@ -1,4 +1,5 @@
-"""``styletalker ablate RECIPE... [--model FILE ...] [--set k=v ...] [--clips N] [--metrics a,b] [--data DIR] [--split S] [--out DIR]``."""
+"""``styletalker ablate RECIPE... [--model FILE ...] [--set k=v ...] [--clips N] [--metrics a,b] [--data DIR] [--split S]
+[--seeds 0,1,2] [--speech espeak,phone,flite,festival] [--out DIR]``."""
 
 from __future__ import annotations
 
@@ -34,6 +35,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "(encoder + generator on the clip's own frames: the bound of the other two); default all")
     parser.add_argument("--runs", metavar="DIR", help="put each recipe's run in DIR/<recipe name> (default: its output_dir)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the audio-driven samples (clip i uses seed + i)")
+    parser.add_argument("--seeds", metavar="S,T,...", help="train and evaluate every recipe once per training seed (the "
+                        "recipe's seed overridden; run folders <run>_seed<S>); the tables then give the mean and 95 %% "
+                        "bootstrap interval over clips and seeds, e.g. --seeds 0,1,2")
+    parser.add_argument("--speech", default="espeak", metavar="A,B,...",
+                        help="speech conditions of the audio-driven mode: espeak (the clips' own speech, default), phone "
+                        "(8 kHz band), flite, festival (the clips' sentences spoken by those engines: apt-get install -y "
+                        "flite festival); conditions other than espeak are scored with mouth_envelope too")
     parser.add_argument("--videos", type=int, default=1, metavar="N", help="generated videos to keep per recipe and mode")
     parser.add_argument("--out", default="out/ablation", metavar="DIR", help="folder for the comparison (default: out/ablation)")
     parser.set_defaults(func=run)
@@ -55,6 +63,10 @@ def command_line(args: argparse.Namespace) -> list[str]:
         parts += ["--modes", args.modes]
     if args.seed:
         parts += ["--seed", str(args.seed)]
+    if args.seeds:
+        parts += ["--seeds", args.seeds]
+    if args.speech != "espeak":
+        parts += ["--speech", args.speech]
     if args.videos != 1:
         parts += ["--videos", str(args.videos)]
     return [*parts, "--out", args.out]
@@ -62,6 +74,7 @@ def command_line(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from styletalker_core.ablate import AblationSettings, quote_command, run_ablation
+    from styletalker_core.ablate.speech import parse_conditions
     from styletalker_core.errors import StyleTalkerError
     from styletalker_core.plugins import get_registries
     from styletalker_core.sample.outputs import check_output_folder
@@ -72,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         raise StyleTalkerError(f"--clips {args.clips}: give at least 1")
     if args.videos < 0:
         raise StyleTalkerError(f"--videos {args.videos}: give 0 or more")
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else None
+    speech = parse_conditions(args.speech)
     check_output_folder(args.out, "--out")
     if args.runs:
         check_output_folder(args.runs, "--runs")
@@ -89,8 +104,23 @@ def run(args: argparse.Namespace) -> int:
         command=quote_command(command_line(args)),
         split=args.split,
         models=list(args.models),
+        seeds=seeds,
+        speech=speech,
     )
     runs = run_ablation(settings, get_registries())
     print((settings.out / "ablation.md").read_text())
     print(f"wrote {settings.out / 'ablation.md'}, ablation.json and the plots ({len(runs)} {'recipes' if args.recipes else 'models'})")
     return 0
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` -> [0, 1, 2]; anything else is a user error naming the flag."""
+    from styletalker_core.errors import StyleTalkerError
+
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise StyleTalkerError(f"--seeds {text}: give whole numbers separated by commas, e.g. 0,1,2") from None
+    if not seeds or len(set(seeds)) != len(seeds) or any(seed < 0 for seed in seeds):
+        raise StyleTalkerError(f"--seeds {text}: give distinct seeds >= 0, e.g. 0,1,2")
+    return seeds

@@ -45,13 +45,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--modes", default="audio,motion,reconstruction", metavar="M,N",
                        help="audio (audio-driven), motion (motion-controllable), reconstruction (G(E(x))); default all")
     model.add_argument("--seed", type=int, default=0, help="seed of the audio-driven samples (clip i uses seed + i)")
+    model.add_argument("--speech", default="espeak", metavar="A,B,...",
+                       help="speech conditions of the audio-driven mode: espeak (the clips' own speech, default), phone "
+                       "(8 kHz band), flite, festival (the clips' sentences spoken by those engines, which no training "
+                       "heard: apt-get install -y flite festival); reported as modes audio@phone, ...; scored with "
+                       "mouth_envelope too")
     parser.set_defaults(func=run)
 
 
 def run_model(args: argparse.Namespace) -> int:
     """``evaluate --model``: generate and score clips of a dataset split with a trained model file."""
     from styletalker_core.ablate import evaluate_model_file
-    from styletalker_core.ablate.generation import MODES
+    from styletalker_core.ablate.report import mode_title
+    from styletalker_core.ablate.speech import parse_conditions
     from styletalker_core.checkpoint import write_json_atomic
     from styletalker_core.errors import StyleTalkerError
     from styletalker_core.plugins import get_registries
@@ -67,11 +73,12 @@ def run_model(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe, args.overrides, registries) if args.recipe else None
     names = [name.strip() for name in args.metrics.split(",") if name.strip()] if args.metrics else None
     modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
+    speech = parse_conditions(args.speech)
     result = evaluate_model_file(args.model, registries, recipe=recipe, metrics=names, data=args.data, split=args.split,
-                                 clips=args.clips, modes=modes, seed=args.seed)
+                                 clips=args.clips, modes=modes, seed=args.seed, speech=speech)
     write_json_atomic(args.out, result.to_json())
     for mode, report in result.reports.items():
-        print(f"## {MODES[mode]}")
+        print(f"## {mode_title(mode)}")
         print(report.format_table())
     print(f"wrote {args.out} ({len(result.clips)} clips of split {result.split} of {result.data}, {len(modes)} modes)")
     return 0
@@ -106,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         raise StyleTalkerError("--set changes a recipe: give the recipe with --recipe")
     if args.model:
         return run_model(args)
-    for flag, value in (("--data", args.data), ("--clips", args.clips)):
+    for flag, value in (("--data", args.data), ("--clips", args.clips), ("--speech", None if args.speech == "espeak" else args.speech)):
         if value is not None:
             raise StyleTalkerError(f"{flag} goes with --model (a model generating the clips it is scored on)")
     if args.manifest and (args.reference or args.motion or args.audio):
