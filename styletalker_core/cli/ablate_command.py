@@ -109,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
     )
     runs = run_ablation(settings, get_registries())
     print((settings.out / "ablation.md").read_text())
-    print(f"wrote {settings.out / 'ablation.md'}, ablation.json and the plots ({len(runs)} {'recipes' if args.recipes else 'models'})")
+    rows = len(dict.fromkeys(run.name for run in runs))
+    seeds = f" x {len(seeds)} seeds" if seeds else ""
+    print(f"wrote {settings.out / 'ablation.md'}, ablation.json and the plots ({rows} {'recipes' if args.recipes else 'models'}{seeds})")
     return 0
 
 
