@@ -193,6 +193,21 @@ def _has_audio_window(prior: torch.nn.Module) -> bool:
         hasattr(window, name) for name in ("history", "lookahead", "carry"))
 
 
+def _streaming_prior(prior: torch.nn.Module) -> torch.nn.Module:
+    """The session's view of the prior: the same module with its audio window padded
+    (:class:`_PaddedWindow`); a shallow copy sharing every weight, so sessions in other threads
+    and the offline path keep the original. Another kind of prior is used as it is (its frames
+    then equal the offline ones up to float rounding only)."""
+    import copy
+
+    if not _has_audio_window(prior):
+        return prior
+    view = copy.copy(prior)
+    view._modules = dict(prior._modules)
+    view._modules["audio"] = _PaddedWindow(prior.audio)
+    return view
+
+
 def _plain_mel(encoder: torch.nn.Module) -> bool:
     """The built-in ``mel`` encoder, its ``features`` not overridden (the fast path below mirrors it)."""
     try:
@@ -282,6 +297,7 @@ class StreamSession:
         self.lip_past = head.lip_mapper.context_frames
         self.lip_ahead = lip_lookahead(head.lip_mapper)
         self.uses_prior = self.motion is None and not still
+        self._prior = _streaming_prior(head.prior)
         self.prior_ahead = head.prior.lookahead if self.uses_prior else 0
         self.ahead = max(self.lip_ahead, self.prior_ahead)
         self.input_rate = sample_rate or self.rate
@@ -427,15 +443,7 @@ class StreamSession:
         return ws.expand(n, -1, -1, -1) if ws.shape[0] != n else ws
 
     def _sample_prior(self, own: torch.Tensor, future: torch.Tensor) -> tuple[torch.Tensor, object]:
-        prior = self.head.prior
-        if not _has_audio_window(prior):  # another prior: plain call (equal to offline up to rounding)
-            return prior.sample(own, self.temperature, self._state, self.generator, future=future)
-        window = prior.audio
-        prior.audio = _PaddedWindow(window)
-        try:
-            return prior.sample(own, self.temperature, self._state, self.generator, future=future)
-        finally:
-            prior.audio = window
+        return self._prior.sample(own, self.temperature, self._state, self.generator, future=future)
 
     def _frame_audio(self, index: int) -> np.ndarray:
         return self._span(index * self.spf, (index + 1) * self.spf)[0].cpu().numpy()
