@@ -357,3 +357,19 @@ def test_wav_header_parser_reads_float_and_extensible():
     assert (pcm.kind, pcm.width, pcm.channels, pcm.rate, size) == ("float", 4, 2, 8000, len(stereo))
     got = np.concatenate(list(pcm_chunks(stream, pcm, 0.001, size)))
     assert np.array_equal(got, samples)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--port", "0"], "--port 0: give a port from 1 to 65535"),
+    (["--max-seconds", "0"], "--max-seconds 0: give a positive number"),
+    (["--work-dir", "FILE"], "is a file; give a folder"),
+])
+def test_app_command_refuses_bad_options_in_one_line(args, message, tmp_path, capsys):
+    """`styletalker app` checks its options before anything starts (its pages: tests/test_app_browser.py)."""
+    from styletalker_core.cli.main import main
+
+    target = tmp_path / "a-file"
+    target.write_text("x")
+    status = main(["app", *[str(target) if a == "FILE" else a for a in args]])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and message in err[0], err

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         raise StyleTalkerError(f"--port {args.port}: give a port from 1 to 65535")
     for name in ("max_upload_mb", "max_seconds", "max_live_seconds"):
         if not getattr(args, name) > 0:
-            raise StyleTalkerError(f"--{name.replace('_', '-')} {getattr(args, name)}: give a positive number")
+            raise StyleTalkerError(f"--{name.replace('_', '-')} {getattr(args, name):g}: give a positive number")
     if args.max_live < 1:
         raise StyleTalkerError(f"--max-live {args.max_live}: give at least 1")
     if args.work_dir:
