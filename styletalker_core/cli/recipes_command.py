@@ -13,11 +13,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for name, helptext, func in (
         ("show", "print the resolved recipe (extends and --set applied) as TOML", run_show),
         ("validate", "check recipes and report every problem with its field path (also: no file a training "
-         "loss reads may be one an evaluation metric of the recipe reads)", run_validate),
+         "loss reads may be one an evaluation metric of the recipe reads), then the world they run in: data "
+         "folders and their splits, labels, landmarks and latent caches the stages need, weights files and "
+         "their shapes, the device", run_validate),
     ):
         action = actions.add_parser(name, help=helptext)
         action.add_argument("recipes", nargs="+" if name == "validate" else None, metavar="RECIPE")
         action.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+        if name == "validate":
+            action.add_argument("--schema-only", action="store_true",
+                                help="check the recipe only, not the world it runs in (data, files, device)")
+            action.add_argument("--strict", action="store_true",
+                                help="notes (a data folder not made yet, files only evaluate reads) count as problems")
+            action.add_argument("--build", action="store_true",
+                                help="also construct every model component (on the meta device: no memory, no time)")
         action.set_defaults(func=func)
 
 
@@ -53,6 +62,8 @@ def run_validate(args: argparse.Namespace) -> int:
     from styletalker_core.plugins import get_registries
     from styletalker_core.recipe import find_recipe, load_recipe
 
+    from styletalker_core.recipe.world import world_problems
+
     registries = get_registries()
     failures = 0
     for reference in args.recipes:
@@ -60,6 +71,13 @@ def run_validate(args: argparse.Namespace) -> int:
             recipe = load_recipe(reference, args.overrides, registries)
             # No training signal may be a file an evaluation judge of the recipe reads.
             check_judge_separation(recipe, registries, source=str(find_recipe(reference)))
+            if not args.schema_only:  # the world: data, splits, labels, files, shapes, device
+                found = world_problems(recipe, registries, build=args.build)
+                errors = [p.message for p in found if args.strict or not p.note]
+                if errors:
+                    raise RecipeError(str(find_recipe(reference)), errors)
+                for problem in found:
+                    print(f"styletalker: note: {reference}: {problem.message}", file=sys.stderr)
             print(f"ok  {reference}")
         except RecipeError as error:
             failures += 1
