@@ -382,3 +382,27 @@ def test_ablate_with_seeds_trains_each_recipe_per_seed(registries: Registries, d
     with pytest.raises(StyleTalkerError, match="--seeds trains each recipe once per seed"):
         run_ablation(AblationSettings([str(base)], tmp_path / "x", seeds=[0, 1], models=[str(base)]), registries)
     assert main(["ablate", str(base), "--seeds", "0,0", "--out", str(tmp_path / "y")]) == 2
+
+
+def test_prior_only_flow_recipes_share_everything_but_the_flow() -> None:
+    """recipes/ablation_prior_*.toml: only the prior stage runs; audio encoder, lip mapper, motion VAE and
+    lip-sync discriminator come frozen from one model file; the three differ only in the flow."""
+    from styletalker_core.recipe import load_recipe
+    from styletalker_core.recipe.validate import unstructure
+
+    recipes = {flow: load_recipe(Path(__file__).parents[1] / "recipes" / f"ablation_prior_{flow}.toml")
+               for flow in ("spline", "affine", "none")}
+    flows = {flow: recipe.model["prior"].options["flow"]["name"] for flow, recipe in recipes.items()}
+    assert flows == {"spline": "spline", "affine": "affine_coupling", "none": "none"}
+    comparable = []
+    for recipe in recipes.values():
+        assert [name for name, stage in recipe.stages.items() if stage.enabled] == ["prior"]
+        assert recipe.stages["prior"].name == "prior_only"
+        for role in ("audio_encoder", "lip_mapper", "motion_vae", "lipsync_discriminator"):
+            assert recipe.model[role].weights == "checkpoints/synthetic_64_model.safetensors"
+        assert not recipe.model["prior"].weights  # trained from scratch
+        raw = unstructure(recipe)
+        raw["model"]["prior"]["flow"] = None
+        raw.pop("name"), raw.pop("description")
+        comparable.append(raw)
+    assert comparable[0] == comparable[1] == comparable[2]
