@@ -399,7 +399,7 @@ def test_prior_only_flow_recipes_share_everything_but_the_flow() -> None:
         assert [name for name, stage in recipe.stages.items() if stage.enabled] == ["prior"]
         assert recipe.stages["prior"].name == "prior_only"
         for role in ("audio_encoder", "lip_mapper", "motion_vae", "lipsync_discriminator"):
-            assert recipe.model[role].weights == "checkpoints/synthetic_64_model.safetensors"
+            assert Path(recipe.model[role].weights).as_posix().endswith("checkpoints/synthetic_64_model.safetensors")
         assert not recipe.model["prior"].weights  # trained from scratch
         raw = unstructure(recipe)
         raw["model"]["prior"]["flow"] = None

@@ -226,3 +226,27 @@ def test_real_flite_speaks_a_sentence() -> None:
     assert high_band_share(audio) < 0.01  # flite's default voice writes 8 kHz: phone-band speech
     [spoken] = condition_clips([clip_with_text("told slow then more talk", seconds=3.0)], "flite")
     assert not spoken.aligned and len(spoken.audio) % 640 == 0
+
+
+def test_ablate_with_speech_conditions_compares_them_with_espeak(tmp_path: Path, fake_engines: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ablate --speech`: one table per condition, a speech-conditions table, and each condition's paired
+    difference from eSpeak's own speech in the JSON."""
+    registries = toy_registries()
+    registries["stage"].register("toy_autoencode", ToyAutoencodeStage, ORIGIN)
+    from styletalker_core.checkpoint import save_checkpoint
+
+    monkeypatch.setattr("styletalker_core.plugins.get_registries", lambda: registries)
+    model = save_checkpoint(tmp_path / "model.safetensors", toy_components(registries), recipe={"name": "toy"})
+    base, _ = write_recipes(tmp_path, speech_dataset(tmp_path / "data"))
+    out = tmp_path / "ablation"
+    assert main(["ablate", str(base), "--model", str(model), "--modes", "audio", "--speech", "espeak,festival",
+                 "--metrics", "psnr,lse", "--videos", "0", "--out", str(out)]) == 0
+    table = (out / "ablation.md").read_text()
+    assert "## audio-driven, Festival speech" in table and "## Speech conditions (audio-driven)" in table
+    assert "| toy_flow | Festival | " in table and "--speech espeak,festival" in table
+    summary = json.loads((out / "ablation.json").read_text())
+    assert summary["modes"] == ["audio", "audio@festival"] and summary["speech"] == ["espeak", "festival"]
+    difference = summary["speech_minus_espeak"]["toy_flow"]["audio@festival"]["lse_c"]
+    assert difference["count"] == 2 and isinstance(difference["differs"], bool)
+    assert (out / "toy_flow" / "audio@festival.json").is_file()

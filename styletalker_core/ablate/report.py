@@ -195,6 +195,45 @@ def training_table(recipes: list[Group]) -> list[str]:
     return lines
 
 
+# Values compared across speech conditions (--speech): the model-free lip metric and the judge's confidence.
+SPEECH_KEYS = ("mouth_envelope_corr", "mouth_envelope_lag_abs", "mouth_envelope_closed_silence", "mouth_envelope_detected",
+               "lse_c")
+
+
+def speech_table(runs: list[RecipeRun]) -> list[str]:
+    """With speech conditions (mode keys ``audio@...``): per recipe and condition the model-free lip values,
+    then each condition's paired difference from eSpeak's own speech over the same clips and seeds."""
+    conditions = [key for key in mode_keys(runs) if split_mode_key(key)[0] == "audio"]
+    if len(conditions) < 2 and not any("@" in key for key in conditions):
+        return []
+    keys = [key for key in SPEECH_KEYS if any(key in value_keys(runs, mode) for mode in conditions)]
+    if not keys:
+        return []
+    arrows = {key: "↑" if higher_is_better(runs, next(m for m in conditions if key in value_keys(runs, m)), key) else "↓"
+              for key in keys}
+    lines = ["", "## Speech conditions (audio-driven)", "",
+             "The same clips driven by each speech condition (docs/evaluation.md, \"Speech no training heard\"), "
+             "mean [95 % interval] over clips and seeds; then each condition minus eSpeak's own speech, paired over "
+             "the same clips and seeds (**yes**: the interval excludes 0).", "",
+             "| recipe | speech | " + " | ".join(f"{key} {arrows[key]}" for key in keys) + " |",
+             "|---|---|" + "---|" * len(keys)]
+    differences = []
+    for group in groups(runs):
+        expected = len(group.runs[0].clips) * len(group.runs)
+        matrices = {mode: {key: value_matrix(group, mode, key) for key in keys} for mode in conditions}
+        for mode in conditions:
+            condition = CONDITIONS.get(split_mode_key(mode)[1], mode)
+            cells = [interval_cell(bootstrap_interval(matrices[mode][key]), expected, False) for key in keys]
+            lines.append(f"| {group.name} | {condition} | " + " | ".join(cells) + " |")
+            if mode != "audio" and "audio" in matrices:
+                cells = [difference_cell(paired_difference(matrices[mode][key], matrices["audio"][key])) for key in keys]
+                differences.append(f"| {group.name} | {condition} | " + " | ".join(cells) + " |")
+    if differences:
+        lines += ["", "| recipe | speech minus eSpeak | " + " | ".join(f"Δ {key}" for key in keys) + " |",
+                  "|---|---|" + "---|" * len(keys), *differences]
+    return lines
+
+
 def markdown(settings: AblationSettings, runs: list[RecipeRun]) -> str:
     """The comparison as markdown: the command, the runs, one table per mode with its differences from the baseline."""
     recipes = groups(runs)
@@ -232,6 +271,7 @@ def markdown(settings: AblationSettings, runs: list[RecipeRun]) -> str:
         lines.append(f"| {run.name} | {seed_cell}`{run.run_dir}` | {trained} | {run.train_seconds:.0f} s | "
                      f"`styletalker train {run.source}{overrides} --resume {run.run_dir}` |")
     lines += training_table(recipes)
+    lines += speech_table(runs)
     for mode in mode_keys(runs):
         keys = value_keys(runs, mode)
         lines += ["", f"## {mode_title(mode)}", ""]
@@ -317,6 +357,22 @@ def statistics_json(runs: list[RecipeRun]) -> dict:
     return out
 
 
+def speech_differences_json(runs: list[RecipeRun]) -> dict:
+    """Per recipe, speech condition and value: the condition minus eSpeak's own speech, paired over clips and seeds."""
+    conditions = [key for key in mode_keys(runs) if split_mode_key(key)[0] == "audio" and key != "audio"]
+    if not conditions or not any("audio" in run.reports for run in runs):
+        return {}
+    out: dict = {}
+    for group in groups(runs):
+        for mode in conditions:
+            for key in value_keys(runs, mode):
+                if key not in value_keys(runs, "audio"):
+                    continue
+                difference = paired_difference(value_matrix(group, mode, key), value_matrix(group, "audio", key))
+                out.setdefault(group.name, {}).setdefault(mode, {})[key] = difference.to_json()
+    return out
+
+
 def summary_json(settings: AblationSettings, runs: list[RecipeRun]) -> dict:
     recipes = groups(runs)
     return {
@@ -350,6 +406,7 @@ def summary_json(settings: AblationSettings, runs: list[RecipeRun]) -> dict:
             for run in runs
         ],
         "statistics": statistics_json(runs),
+        "speech_minus_espeak": speech_differences_json(runs),
     }
 
 
