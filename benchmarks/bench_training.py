@@ -21,10 +21,30 @@ The machine's float32 and bfloat16 3x3-convolution peaks are measured in the sam
 Environment: STYLETALKER_BENCH_TRAIN_STAGES (comma-separated, default all five),
 STYLETALKER_BENCH_TRAIN_STEPS (timed steps, default 6), STYLETALKER_BENCH_PRECISIONS (default
 "fp32,bf16"), STYLETALKER_BENCH_DEVICE (default cpu; "cuda" for tools/gpu_check.sh),
-STYLETALKER_BENCH_PROFILE=1 (a torch.profiler table of one timed step per stage and precision),
+STYLETALKER_BENCH_PROFILE=1 (a torch.profiler table of one more, untimed step per stage and precision),
 STYLETALKER_BENCH_THREADS (torch threads; default torch's own), STYLETALKER_BENCH_OUT (default out/bench).
 
-Where the time goes (torch.profiler, see STYLETALKER_BENCH_PROFILE): PROFILE_NOTES below.
+Target (issue 17): bf16 at least 2.5x float32 for the domain and main stages. Missed on our CPU
+(2026-12-04, 1 torch thread, 2 shared cores, load average about 5; README's speed section): render
+1.32x, encoder 1.02x, main 1.23x (lipsync 1.37x, prior 1.39x), while the machine's 3x3 convolution
+runs 6.4x faster in bfloat16 in the same run. Where the time goes (torch.profiler of one step,
+STYLETALKER_BENCH_PROFILE=1, self CPU time):
+- in float32, convolutions (forward and backward) are only 40-55% of a step at 64 px with these
+  widths (channel_max 64, encoder widths 16-128): render 40% of 248 ms, encoder 46% of 751 ms, main
+  45% of 1.44 s. The rest is element-wise work that bfloat16 does not speed up: the losses'
+  multiplications, abs and FFTs (`aten::abs` and `_fft_r2c` are about 30% of the lipsync and prior
+  steps), reflection padding, group/batch norm, leaky ReLU and their backward
+  passes, and the Adam step. Even free convolutions would cap the gain below 2x (Amdahl).
+- the convolutions themselves gain far less than the peak ratio: they are small (the 64 px
+  generator's 3x3 convolutions at 16-64 channels, 1-D convolutions over audio windows of length
+  2-16 at batch 640, the 11-tap depthwise filters of the image losses). In the main stage the
+  backward passes of those 1-D convolutions ([640, 256, L], L = 2..16) are the largest items and
+  gain 1.1-2x in bfloat16; the encoder stage's convolution backward takes 193 ms in both precisions.
+- autocast adds casts: `aten::copy_` calls go from 784 to 1196 per step (render) and from 656 to 1120
+  (main), where they take about a quarter of the bfloat16 step.
+What would help: larger per-op work (the paper's 256 px sizes, larger batches), fusing the
+element-wise loss terms (torch.compile), and keeping activations in bfloat16 between layers rather
+than casting at every convolution; on a GPU the ratio is expected to differ (tools/gpu_check.sh).
 """
 
 from __future__ import annotations
@@ -52,7 +72,6 @@ STAGES = {"render": DOMAIN_RECIPE, "encoder": DOMAIN_RECIPE, "lipsync": MODEL_RE
           "prior": MODEL_RECIPE}
 WARMUP_STEPS = 2
 TARGET_RATIO = 2.5  # bfloat16 over float32, domain and main stages (issue 17)
-PROFILE_NOTES = "(filled in from the measured profile; see the report's profile section)"
 
 
 def settings_from_env() -> dict:
@@ -113,7 +132,7 @@ def run_one(stage: str, recipe, run_dir: Path, registries, profile: bool) -> dic
     plain_to_device = loop.to_device
     plain_after_step = instance.after_step
     profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) if profile else None
-    profile_step = WARMUP_STEPS  # the first timed step
+    profile_step = recipe.stages[stage].steps - 1  # one extra step after the timed ones (see run_benchmark)
 
     def synchronize() -> None:
         if runtime.device.type == "cuda":
@@ -139,6 +158,8 @@ def run_one(stage: str, recipe, run_dir: Path, registries, profile: bool) -> dic
     instance.evaluate = lambda: {}
     with mock.patch.object(loop, "to_device", to_device), mock.patch.object(loop, "plot_losses", lambda *a: None):
         run_stage(instance, context, loggers=[])
+    last = len(ends) - (1 if profile else 0)  # the profiled step is not timed
+    ends, arrivals = ends[:last], arrivals[:last]
     steps = len(ends) - WARMUP_STEPS
     batch = config.batch_size
     total = ends[-1] - ends[WARMUP_STEPS - 1]
@@ -174,7 +195,7 @@ def run_benchmark(settings: dict | None = None, log: Callable[[str], None] = pri
             for precision in settings["precisions"]:
                 run_dir = Path(folder) / f"run_{stage}_{precision}"
                 recipe = stage_recipe(stage, data, run_dir, precision, settings["device"],
-                                      WARMUP_STEPS + settings["steps"], registries)
+                                      WARMUP_STEPS + settings["steps"] + (1 if settings["profile"] else 0), registries)
                 row = run_one(stage, recipe, run_dir, registries, settings["profile"])
                 rows.append(row)
                 log(f"{stage} {precision}: {row['samples_per_s']:.1f} samples/s "
