@@ -108,13 +108,15 @@ def find_offsets(discriminator: LipSyncDiscriminator, frames: torch.Tensor, audi
 
 
 def heldout_clips(root: str | Path, count: int = 0) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
-    """(clip id, frames [t, 3, h, w] in [-1, 1], audio [s]) of the held-out clips of a dataset (all when count is 0)."""
+    """(clip id, frames [t, 3, h, w] in [-1, 1], audio [s]) of the held-out (else test) clips of a dataset (all when count is 0)."""
     from styletalker_core.data.shards import ShardReader
 
     reader = ShardReader(root)
-    ids = sorted(c for c, r in reader.records.items() if r.get("meta", {}).get("split") == "heldout")
+    splits = {c: (r.get("meta") or {}).get("split") for c, r in reader.records.items()}
+    # the older train / heldout layout, else the test split of a train / val / test dataset
+    ids = sorted(c for c, split in splits.items() if split == "heldout") or sorted(c for c, split in splits.items() if split == "test")
     if not ids:
-        raise StyleTalkerError(f"{root}: no held-out clips (meta.split = 'heldout')")
+        raise StyleTalkerError(f"{root}: no held-out clips (meta.split = 'heldout' or 'test')")
     ids = ids[:count] if count else ids
     out = []
     for clip_id in ids:

@@ -1,4 +1,5 @@
-"""Registers the metrics plugin's components: video metrics (PSNR, SSIM, LMD, CSIM, blink rate, pose diversity, CPBD)."""
+"""Registers the metrics plugin's components: video metrics (PSNR, SSIM, LMD, CSIM, blink rate, pose diversity, CPBD,
+mouth opening against the speech envelope)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from styletalker_metrics.blinks import BlinkRate
 from styletalker_metrics.fidelity import PSNR, SSIM
 from styletalker_metrics.identity import IdentitySimilarity
 from styletalker_metrics.lmd import LandmarkDistance
+from styletalker_metrics.mouth_envelope import MouthEnvelope
 from styletalker_metrics.pose_diversity import PoseDiversity
 from styletalker_metrics.sharpness import CPBD
 
@@ -21,3 +23,4 @@ def styletalker_register(registrar: Registrar) -> None:
     registrar.register("metric", "blink_rate", BlinkRate, example_options={"threshold": 0.6, "relative": True})
     registrar.register("metric", "pose_diversity", PoseDiversity, example_options={})
     registrar.register("metric", "cpbd", CPBD, example_options={"frames_per_video": 2})
+    registrar.register("metric", "mouth_envelope", MouthEnvelope, example_options={"max_lag": 3})
