@@ -109,7 +109,9 @@ class ShardedClipDataset(ClipDataset):
             if self.latent_cache and not latent_path(self.root, self.latent_cache, clip).is_file():
                 raise StyleTalkerError(
                     f"{latent_path(self.root, self.latent_cache, clip)}: missing from latent cache {self.latent_cache!r}; "
-                    "run the latent-cache stage first"
+                    f"make it with `styletalker data encode {self.root} --checkpoint MODEL.safetensors --cache "
+                    f"{self.latent_cache}` (MODEL: the image encoder's weights or a trained model file), or remove "
+                    "latent_cache (the frames are then encoded during training)"
                 )
         return chosen
 

@@ -32,9 +32,17 @@ def r_squared(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def batched(function: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """Apply ``function`` to ``images`` [n, ...] in batches and concatenate."""
-    return torch.cat([function(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+def batched(function: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, batch_size: int,
+            progress: bool = False, desc: str = "evaluate") -> torch.Tensor:
+    """Apply ``function`` to ``images`` [n, ...] in batches and concatenate (``progress``: a bar with an ETA)."""
+    from tqdm import tqdm
+
+    parts = []
+    with tqdm(total=len(images), desc=desc, unit="image", disable=not progress, leave=False) as bar:
+        for i in range(0, len(images), batch_size):
+            parts.append(function(images[i:i + batch_size]))
+            bar.update(len(parts[-1]))
+    return torch.cat(parts)
 
 
 @torch.no_grad()
@@ -87,9 +95,11 @@ def reconstruction_report(
     images: torch.Tensor,
     oracle: nn.Module | None = None,
     batch_size: int = 64,
+    progress: bool = False,
 ) -> tuple[dict[str, float], torch.Tensor]:
     """Encode and re-render ``images`` [n, 3, h, w] in [-1, 1] -> :func:`reconstruction_numbers`."""
-    reconstructions = batched(lambda x: synthesize(encode(x)).clamp(-1, 1), images, batch_size)
+    reconstructions = batched(lambda x: synthesize(encode(x)).clamp(-1, 1), images, batch_size, progress,
+                              "evaluate: reconstruction")
     return reconstruction_numbers(images, reconstructions, oracle, batch_size)
 
 

@@ -11,6 +11,7 @@ Axis letters: b batch, l W+ layers, w latent width.
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from typing import Any
 
@@ -23,7 +24,10 @@ from styletalker_core.interfaces.stage import OptimizerGroup, Phase, TrainingSta
 from styletalker_core.train.context import StageContext
 from styletalker_domain.adversarial import discriminator_loss, generator_loss, lazy_adam_settings, r1_penalty
 from styletalker_domain.clock import ResourceClock
+from styletalker_domain.data_kind import show_progress
 from styletalker_domain.frames import dataset_images, images_of
+
+LOG = logging.getLogger(__name__)
 
 
 class StyleGANStage(TrainingStage):
@@ -181,5 +185,7 @@ class StyleGANStage(TrainingStage):
         split = "val" if self.context.recipe.data.val is not None else "train"
         dataset = self.context.dataset("val") if split == "val" else self.data
         images = dataset_images(dataset, self.eval_items, self.generator.resolution).to(self.context.device)
-        numbers = project(self.generator_ema, images, steps=self.projection_steps)
+        LOG.info("stage %s: evaluating: projecting %d %s images, %d steps each (eval_items, projection_steps)",
+                 self.context.stage_name, len(images), split, self.projection_steps)
+        numbers = project(self.generator_ema, images, steps=self.projection_steps, progress=show_progress())
         return {**{(k if split == "val" else f"train_{k}"): v for k, v in numbers.items()}, **cost}

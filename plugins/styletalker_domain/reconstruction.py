@@ -22,6 +22,7 @@ from styletalker_core.interfaces.stage import TrainingStage
 from styletalker_core.losses import REGION_MARGIN
 from styletalker_core.train.context import StageContext
 from styletalker_domain.clock import ResourceClock
+from styletalker_domain.data_kind import has_synthetic_labels, name_encoder_domain, show_progress
 from styletalker_domain.evaluation import load_oracle, reconstruction_report
 from styletalker_domain.factors import FactorProbe, factor_targets, label_statistics
 from styletalker_domain.frames import dataset_images, images_of, landmarks_of
@@ -97,6 +98,7 @@ class ReconstructionStage(TrainingStage):
         self.generator.train(self.trains_generator)
         self.objective = ReconstructionObjective(**self.objective_options).to(context.device)
         self.data = context.dataset("train")
+        name_encoder_domain(self.encoder, self.data)  # no domain option: named after the training data
         self.factor_probe: FactorProbe | None = None
         if self.factors > 0:
             mean, std = label_statistics(self.data, self.factor_labels, LABEL_STATISTICS_ITEMS)
@@ -171,9 +173,15 @@ def evaluate_reconstruction(encoder: ImageEncoder, generator: Generator, dataset
     encoder.eval()
     generator.eval()
     images = dataset_images(dataset, items, generator.resolution).to(device)
+    if oracle_path and not has_synthetic_labels(dataset):  # the synthetic oracle reads synthetic faces only
+        LOG.info("evaluation: the data have no synthetic labels; the factor oracle %s is not used (no oracle R^2)",
+                 oracle_path)
+        oracle_path = ""
     oracle = load_oracle(oracle_path, device)
+    LOG.info("evaluation: encoding and re-rendering %d held-out images", len(images))
     numbers, per_image = reconstruction_report(
-        encoder.encode, lambda ws: generator.synthesis(ws, noise_mode="const"), images, oracle, batch
+        encoder.encode, lambda ws: generator.synthesis(ws, noise_mode="const"), images, oracle, batch,
+        progress=show_progress(),
     )
     threshold = threshold_from_heldout(per_image, ood_quantile, ood_margin_db)
     encoder.set_ood_threshold(threshold)

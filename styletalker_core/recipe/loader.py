@@ -1,4 +1,18 @@
-"""Reading recipe files: TOML, ``extends`` inheritance, ``--set`` overrides, recipe discovery."""
+"""Reading recipe files: TOML, ``extends`` inheritance, ``--set`` overrides, recipe discovery.
+
+Relative paths in a recipe file (the values of ``root``, ``weights``, ``oracle``, ``checkpoint``,
+``pretrained``, ``judge``, ``lpips_weights`` and of options ending in ``_oracle`` or ``_weights``)
+are resolved one way, when the file is read: against the folder of the recipe file that names
+them, then against the project folder (its shipped ``checkpoints/``, ``data/``, ...); a path found
+there becomes absolute, so every command and component opens the same file whatever the current
+directory. A path found in neither place (a data folder or weights not made yet) stays relative
+and means the current directory, where the commands that make it write it. Paths given with
+``--set`` are relative to the current directory, as on any command line. ``output_dir`` is an
+output: relative to the current directory.
+
+``[data] root``, when given, is the data folder of every data table (a table's own ``root`` is
+replaced): ``--set data.root=FOLDER`` points a whole recipe at your data with one override.
+"""
 
 from __future__ import annotations
 
@@ -78,13 +92,64 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+PATH_KEYS = ("root", "weights", "oracle", "checkpoint", "pretrained", "judge", "lpips_weights")
+
+
+def is_path_key(key: object) -> bool:
+    """Whether a recipe option of this name holds a path to an input (file or folder)."""
+    return isinstance(key, str) and (key in PATH_KEYS or key.endswith("_oracle") or key.endswith("_weights"))
+
+
+def resolve_recipe_path(value: str, folder: Path | None = None) -> str:
+    """``value`` as the recipe loader resolves it: absolute when it exists relative to ``folder`` (the
+    recipe file's) or to the project folder, else unchanged (relative to the current directory)."""
+    import os
+
+    if not value or "\0" in value:
+        return value
+    expanded = os.path.expanduser(value)
+    if Path(expanded).is_absolute():
+        return expanded
+    for base in ([folder] if folder is not None else []) + [PROJECT_ROOT]:
+        try:
+            candidate = base / expanded
+            if candidate.exists():
+                return str(candidate.resolve())
+        except (OSError, ValueError):
+            continue
+    return value
+
+
+def resolve_paths(node: Any, folder: Path | None) -> Any:
+    """A copy of a raw recipe (or part) with its path options resolved (:func:`resolve_recipe_path`)."""
+    if isinstance(node, dict):
+        return {key: (resolve_recipe_path(value, folder) if is_path_key(key) and isinstance(value, str)
+                      else resolve_paths(value, folder)) for key, value in node.items()}
+    if isinstance(node, list):
+        return [resolve_paths(item, folder) for item in node]
+    return node
+
+
+def inherit_data_root(raw: dict[str, Any]) -> dict[str, Any]:
+    """Move ``[data] root`` into every data table (in place): when given, it is the folder of all of them."""
+    data = raw.get("data")
+    if isinstance(data, dict) and "root" in data:
+        root = data.pop("root")
+        for table in data.values():
+            if isinstance(table, dict) and "name" in table:
+                table["root"] = root
+    return raw
+
+
 def load_raw(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """The recipe at ``path`` with its ``extends`` chain merged (parents first)."""
+    """The recipe at ``path`` with its ``extends`` chain merged (parents first), relative paths
+    resolved against the folder of the file that names them (:func:`resolve_paths`)."""
     path = path.resolve()
     if path in _chain:
         cycle = " -> ".join(p.name for p in (*_chain, path))
         raise RecipeError(str(path), [f"extends: cycle {cycle}"])
     raw = read_toml(path)
+    raw = resolve_paths(raw, path.parent)
     parent = raw.pop("extends", None)
     if parent is None:
         return raw

@@ -16,7 +16,7 @@ import attrs
 import cattrs
 
 from styletalker_core.errors import RecipeError
-from styletalker_core.recipe.loader import find_recipe, load_raw, split_assignment
+from styletalker_core.recipe.loader import find_recipe, inherit_data_root, load_raw, resolve_paths, split_assignment
 from styletalker_core.recipe.schema import (
     COMPONENT_FIELDS,
     COMPONENT_LIST_FIELDS,
@@ -243,7 +243,8 @@ def annotation_at(raw: dict[str, Any], parts: list[str], registries: Registries)
 def apply_override(raw: dict[str, Any], assignment: str, registries: Registries) -> None:
     """Apply ``path.to.field=value`` to ``raw`` in place, converting the text by the field's type."""
     parts, text = split_assignment(assignment)
-    value = convert_text(text, annotation_at(raw, parts, registries))
+    # [data] root is read by the loader (inherited by the data tables), not by the schema: a path
+    value = text if parts == ["data", "root"] else convert_text(text, annotation_at(raw, parts, registries))
     node: Any = raw
     for depth, part in enumerate(parts[:-1]):
         if isinstance(node, list):
@@ -321,4 +322,6 @@ def load_recipe(reference: str | Path, overrides: list[str] | tuple[str, ...] = 
     raw = load_raw(path)
     for assignment in overrides:
         apply_override(raw, assignment, registries)
+    inherit_data_root(raw)  # [data] root -> every data table
+    raw = resolve_paths(raw, Path.cwd())  # what --set named (and files to be made) is relative to the current directory
     return structure(raw, registries, source=str(path))

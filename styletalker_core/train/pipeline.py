@@ -80,7 +80,26 @@ def stage_configuration(raw: dict, stage: str) -> dict | None:
         tables[name] = table
     runtime = {k: v for k, v in (raw.get("runtime") or {}).items() if k in _NUMERIC_RUNTIME_FIELDS}
     data = {k: v for k, v in (raw.get("data") or {}).items() if k != "num_workers"}
-    return {"seed": raw.get("seed"), "runtime": runtime, "data": data, "model": raw.get("model") or {}, "stages": tables}
+    found = {"seed": raw.get("seed"), "runtime": runtime, "data": data, "model": raw.get("model") or {}, "stages": tables}
+    return _absolute_paths(found)
+
+
+def _absolute_paths(node: object) -> object:
+    """Path options as absolute paths, so a run folder written when recipes kept relative paths
+    compares equal to the same recipe read now (the loader resolves them: recipe/loader.py)."""
+    from styletalker_core.recipe.loader import is_path_key, resolve_recipe_path
+
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if is_path_key(key) and isinstance(value, str) and value:
+                local = Path(value).expanduser()
+                value = str(local.resolve()) if local.exists() else resolve_recipe_path(value)
+            out[key] = _absolute_paths(value)
+        return out
+    if isinstance(node, list):
+        return [_absolute_paths(item) for item in node]
+    return node
 
 
 def _differences(old: object, new: object, path: str = "") -> list[str]:
