@@ -156,3 +156,23 @@ def test_build_constructs_every_component(tmp_path):
     status, problems, _ = validate(tmp_path, text, "--build")
     assert status == 2 and problems[0].startswith("model.generator: cannot be built")
 
+
+
+def test_oracle_and_judge_files_must_hold_what_their_option_needs(tmp_path):
+    root = make_dataset(tmp_path / "data")
+    registries = get_registries()
+    save_checkpoint(tmp_path / "g.safetensors", {"generator": build_component(
+        registries, "generator", ComponentSpec("stylegan2", {k: v for k, v in GENERATOR.items() if k != "name"}))})
+    extra = f"""
+[stages.gan]
+name = "stylegan2_gan"
+steps = 1
+
+[[evaluate.metrics]]
+name = "lse"
+checkpoint = "{tmp_path / 'g.safetensors'}"
+"""
+    status, problems, _ = validate(tmp_path, recipe_text(str(root), extra))
+    assert status == 2
+    assert problems == [f"evaluate.metrics[0].checkpoint = '{tmp_path / 'g.safetensors'}': holds generator, "
+                        "not the lipsync_discriminator this option needs"]

@@ -327,6 +327,12 @@ def file_problems(recipe: Recipe, registries: Registries, built: dict[str, Any] 
     for field, value, evaluation in fields:
         path = resolve(value)
         if path.exists():
+            kind = _needed_kind(field, recipe)
+            if kind and path.is_file() and path.suffix == ".safetensors":
+                held = _kinds(path)
+                if held is not None and kind not in held:
+                    found.append(Problem(f"{field} = {value!r}: holds {', '.join(held) or 'no components'}, "
+                                         f"not the {kind} this option needs"))
             continue
         if evaluation:
             made_here = run_dir in path.resolve().parents
@@ -364,6 +370,29 @@ def file_problems(recipe: Recipe, registries: Registries, built: dict[str, Any] 
             found.append(Problem(f"model.{role}.weights = {spec.weights!r}: its {stored_role} does not fit [model.{role}]: "
                                  f"{'; '.join(parts)}; make the options match the file's network"))
     return found
+
+
+def _needed_kind(field: str, recipe: Recipe) -> str | None:
+    """The component kind a file option must hold: oracles an ``oracle``, the lse metric's checkpoint a
+    ``lipsync_discriminator`` (None: not checked)."""
+    key = field.rsplit(".", 1)[-1]
+    if key == "oracle" or key.endswith("_oracle"):
+        return "oracle"
+    if key == "checkpoint" and field.startswith("evaluate.metrics["):
+        index = int(field[len("evaluate.metrics["):].split("]", 1)[0])
+        if recipe.evaluate.metrics[index].name == "lse":
+            return "lipsync_discriminator"
+    return None
+
+
+def _kinds(path: Path) -> list[str] | None:
+    """Kinds of the components a styletalker checkpoint holds (None: not one)."""
+    from styletalker_core.checkpoint import read_metadata
+
+    try:
+        return sorted({record.get("kind") for record in read_metadata(path)["components"].values()})
+    except Exception:  # noqa: BLE001 - other files (published weights) are not checked here
+        return None
 
 
 def world_problems(recipe: Recipe, registries: Registries, build: bool = False) -> list[Problem]:
