@@ -158,10 +158,10 @@ class SynthesisLayer(nn.Module):
         )
         gain = 1.0 if self.is_torgb else math.sqrt(2)
         slope = 1.0 if self.is_torgb else 0.2
-        fu = None if self.up_filter is None else self.up_filter.to(x.dtype)
-        fd = None if self.down_filter is None else self.down_filter.to(x.dtype)
+        # float32 filter taps: upfirdn2d casts them to the computing dtype itself (on CPU it filters
+        # low-precision activations in float32)
         return filtered_lrelu(
-            x, fu, fd, None, up=self.up_factor, down=self.down_factor, padding=self.padding,
+            x, self.up_filter, self.down_filter, None, up=self.up_factor, down=self.down_factor, padding=self.padding,
             gain=gain, slope=slope, clamp=self.conv_clamp,
         )
 

@@ -35,6 +35,9 @@ def filtered_lrelu(
     ``fd`` the down-sampling filter; None means identity. ``b`` [c] is added first; then
     ``leaky_relu(x, slope) * gain`` clamped to [-clamp, clamp]. NVlabs semantics.
     """
+    if x.device.type == "cpu" and x.dtype in (torch.bfloat16, torch.float16):
+        # the filters run in float32 on CPU (see upfirdn2d): keep float32 through the whole op, cast once
+        return filtered_lrelu(x.float(), fu, fd, b, up, down, padding, gain, slope, clamp).to(x.dtype)
     x = bias_act(x, b)
     x = upfirdn2d(x, fu, up=up, padding=padding, gain=up * up)
     x = bias_act(x, act="lrelu" if slope != 1 else "linear", alpha=slope, gain=gain, clamp=clamp, inplace=True)
