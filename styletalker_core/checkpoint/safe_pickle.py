@@ -34,7 +34,12 @@ class UnsafePickleError(CheckpointError):
 def _load_storage_from_bytes(data: bytes) -> Any:
     # A storage pickled by plain pickle is a torch.save archive in bytes; read it with the
     # weights-only loader so no further globals can be resolved from inside it.
-    return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+    if not isinstance(data, bytes):
+        raise pickle.UnpicklingError(f"tensor storage given as {type(data).__name__}, not bytes")
+    try:
+        return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+    except Exception as error:  # noqa: BLE001 - torch's loader fails on damaged bytes with assorted errors (AssertionError, KeyError, ...)
+        raise pickle.UnpicklingError(f"a tensor storage in the file is damaged ({type(error).__name__}: {str(error)[:200]})") from None
 
 
 def _rebuild_parameter(data: torch.Tensor, requires_grad: bool, backward_hooks: Any, *extra: Any) -> torch.Tensor:

@@ -117,7 +117,7 @@ def iter_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, chunk_samples: 
                     yield from take(block)
             for out in resampler.resample(None):
                 yield from take(out.to_ndarray().astype(np.float32, copy=False).mean(axis=0))
-        except av.error.FFmpegError as error:
+        except (av.error.FFmpegError, ValueError) as error:  # ValueError: a frame's format changed mid-stream
             raise MediaError(f"{path}: audio cannot be decoded ({error})") from None
         if pending_count:
             yield np.concatenate(pending)
