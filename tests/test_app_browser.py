@@ -5,7 +5,7 @@
   plays and that its duration matches the audio within one frame (screenshot to
   docs/app_screenshot.png);
 - the live tab with Chromium's fake microphone fed from the shipped speech: frames arrive and
-  the measured latency is shown;
+  the measured latency is shown; its audio-file mode streams the whole speech at real-time pace;
 - a bad upload shows exactly the line `styletalker sample` prints for the same file;
 - two browser sessions at once both finish (the queue takes them one after the other);
 - the app leaves no inputs behind in its work folder.
@@ -224,3 +224,18 @@ def test_nothing_is_left_outside_the_work_folder(server, work_dir):
     """Uploads went to the work folder's Gradio cache; live sessions left no folders."""
     assert (work_dir / "gradio").is_dir()
     assert not [p for p in work_dir.iterdir() if p.name.startswith("live-")]
+
+
+def test_live_tab_streams_an_audio_file_at_real_time_pace(page, server):
+    """The live page's file mode: the whole speech is played in real time and every frame comes back."""
+    page.goto(server + "/live/")
+    page.select_option("#source", "file")
+    page.set_input_files("#audiofile", str(SPEECH))
+    began = time.monotonic()
+    page.click("#start")
+    page.wait_for_function("window.liveStats.done || window.liveStats.error", timeout=60_000)
+    stats = page.evaluate("window.liveStats")
+    assert stats["error"] is None
+    expected = -(-round(speech_seconds(SPEECH) * 16000) // 640)
+    assert abs(stats["frames"] - expected) <= 2, (stats["frames"], expected)
+    assert time.monotonic() - began >= speech_seconds(SPEECH) - 0.5  # real-time pace, not faster
