@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 from fastapi import WebSocket, WebSocketDisconnect
@@ -79,6 +80,10 @@ def add_live_routes(app, config, models) -> None:  # noqa: ANN001 - FastAPI app,
 
     @app.websocket("/live/ws")
     async def live_socket(socket: WebSocket) -> None:
+        origin, host = socket.headers.get("origin"), socket.headers.get("host")
+        if origin is not None and urlsplit(origin).netloc != host:  # another site's page may not drive it
+            await socket.close(code=1008)
+            return
         await socket.accept()
         if not limiter.enter():
             await socket.send_text(json.dumps({"type": "error", "message": "styletalker: error: the server runs "
