@@ -127,6 +127,24 @@ def test_lip_warmup_leaves_the_motion_path_out_first(registries, data_root, tmp_
     assert set(read_metadata(result.model)["components"]) >= {"lip_mapper", "motion_vae", "prior"}
 
 
+@pytest.mark.parametrize("mode", ["consistency", "reconstruction"])
+def test_audio_augmentation_modes(registries, data_root, tmp_path, mode):
+    """consistency: a term pulls the lip offsets of degraded speech to those of clean speech; reconstruction:
+    the degraded speech goes through the forward pass (the losses differ from an unaugmented run's)."""
+    base = {**MAIN, "steps": 2, "sync_weight": 0.0, "eval_clips": 0}
+    augmented = {**base, "audio_augment": {"probability": 1.0, "band_limit": 1.0, "noise": 1.0}, "augment_mode": mode}
+    logs = {}
+    for name, stage in (("plain", base), ("augmented", augmented)):
+        train_recipe(structure(recipe(data_root, tmp_path / name, {"main": stage}), registries), registries)
+        logs[name] = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+    if mode == "consistency":
+        assert all(record["augment_consistency"] > 0 for record in logs["augmented"])
+        assert logs["augmented"][0]["latent"] == pytest.approx(logs["plain"][0]["latent"])  # clean forward pass
+    else:
+        assert "augment_consistency" not in logs["augmented"][0]
+        assert logs["augmented"][0]["latent"] != pytest.approx(logs["plain"][0]["latent"])
+
+
 def test_main_stage_needs_enough_audio_context(registries, data_root, tmp_path):
     spec = recipe(data_root, tmp_path / "run", {"main": {**MAIN, "steps": 1, "sync_weight": 0.0}})
     spec["data"]["train"]["audio_context_frames"] = 1
