@@ -13,16 +13,20 @@ traced Python allocations. Flat memory: peak RSS of 10 min / 10 s stays near 1 (
 <= 1.2, bench_sampling's bound for 60 s); speed: frames/s of the long recording is not below
 the short clip's (the short one carries the same fixed start-up costs over fewer frames).
 
-Measured on 2026-12-04 with `.venv/bin/python -m pytest benchmarks/bench_long_audio.py --benchmark-only -q`
-(2 CPU cores shared with other jobs during the measurement: load average 5 to 6, and 2 torch
-threads on the oversubscribed cores, so the times are far slower than on a quiet machine,
-where bench_sampling measured 491 frames/s):
+Measured on 2026-12-04 with `.venv/bin/python -m pytest benchmarks/bench_long_audio.py --benchmark-only -q`,
+the 2 CPU cores shared with other jobs during the measurement (load average 4 to 6), so the
+times are far slower than on a quiet machine (bench_sampling: 491 frames/s). Second run, with
+OMP_NUM_THREADS=1 (one torch thread), at 17:08, result XFAIL (memory), 248 s in all:
 
     audio  frames  seconds  peak RSS MB  traced MB   frames/s
-      10s     250     32.4        418.2        1.9        7.7
-     600s   15000   1459.2        555.2       73.3       10.3
-    600 s / 10 s: peak RSS x1.328 (NOT flat: over the 1.2 bound), frames/s x1.33 (no slow-down)
-    the whole benchmark: 1503 s
+      10s     250      6.4        486.1       33.4       38.9
+     600s   15000    229.6        650.8       73.3       65.3
+    600 s / 10 s: peak RSS x1.339 (NOT flat: over the 1.2 bound), frames/s x1.68 (no slow-down)
+
+First run, 2 torch threads, 16:13-16:38, while another job was changing the generator's
+modulated convolution in the same checkout (a slow strided path it fixed at 16:57), 1503 s:
+10 s 250 frames in 32.4 s (7.7 frames/s), peak RSS 418.2 MB; 600 s 15,000 frames in 1459.2 s
+(10.3 frames/s), peak RSS 555.2 MB, traced 73.3 MB; x1.328 and x1.33.
 
 Speed holds: frames/s of the 10-minute recording is higher than the 10 s clip's (the fixed
 start-up cost is spread over more frames), and per-chunk work is constant (the prior carries a
