@@ -36,7 +36,7 @@ class StyleGAN2Generator(StyleGenerator):
     of the synthesis convolutions ('float32', 'bfloat16', 'float16'; images are float32) and
     ``channels_last`` memory format (None: automatic, which for StyleGAN2 is channels-last at every
     batch size: with activation-scaled modulation it was the fastest on CPU at batch 1 too, 1.2x in
-    float32 and 1.8x in bfloat16 at 256 px). num_ws = 2 log2(resolution) - 2.
+    float32 and 1.8x in bfloat16 at 256 px, measured on one thread of a loaded 2-core machine). num_ws = 2 log2(resolution) - 2.
 
     State dict: ``mapping_network.*`` and ``synthesis_network.b{r}.*`` with NVlabs' names below
     those prefixes (the interface's ``mapping``/``synthesis`` are methods).
