@@ -154,13 +154,13 @@ fi
 if [ $CUDA -eq 1 ]; then
     part "generators 256 px on CUDA" 150 env STYLETALKER_BENCH_DEVICE=cuda STYLETALKER_BENCH_BATCHES=1,8,32 \
         STYLETALKER_BENCH_REPEATS=10 STYLETALKER_BENCH_OUT="$OUT_DIR" "$PY" benchmarks/bench_generators.py
-    [ $TRAIN_DATA_OK = 1 ] && part "training stages on CUDA" 180 env STYLETALKER_BENCH_DEVICE=cuda STYLETALKER_BENCH_TRAIN_STEPS=3 \
+    [ $TRAIN_DATA_OK = 1 ] && part "training stages on CUDA" 180 env STYLETALKER_BENCH_DEVICE=cuda STYLETALKER_BENCH_TRAIN_STEPS=3 STYLETALKER_BENCH_TRAIN_ROUNDS=1 \
         STYLETALKER_BENCH_OUT="$OUT_DIR" "$PY" benchmarks/bench_training.py
     SAMPLE_DEVICE=cuda
 else
     part "generators (CPU: shipped 64 px only)" 150 env STYLETALKER_BENCH_CONFIGS=shipped-64 STYLETALKER_BENCH_REPEATS=2 \
         STYLETALKER_BENCH_OUT="$OUT_DIR" "$PY" benchmarks/bench_generators.py
-    [ $TRAIN_DATA_OK = 1 ] && part "training (CPU: render stage, 1 step)" 150 env STYLETALKER_BENCH_TRAIN_STAGES=render STYLETALKER_BENCH_TRAIN_STEPS=1 \
+    [ $TRAIN_DATA_OK = 1 ] && part "training (CPU: render stage, 1 step)" 150 env STYLETALKER_BENCH_TRAIN_STAGES=render STYLETALKER_BENCH_TRAIN_STEPS=1 STYLETALKER_BENCH_TRAIN_ROUNDS=1 \
         STYLETALKER_BENCH_PRECISIONS=fp32 STYLETALKER_BENCH_OUT="$OUT_DIR" "$PY" benchmarks/bench_training.py
     SAMPLE_DEVICE=cpu
 fi
