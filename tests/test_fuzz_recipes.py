@@ -15,16 +15,12 @@ number of examples, the same inputs every run) and ``explore`` (random, 20 times
 
 from __future__ import annotations
 
-import contextlib
-import os
 import tempfile
-import time
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 from conftest import tiny_registries
@@ -33,34 +29,7 @@ from styletalker_core.paths import PROJECT_ROOT
 from styletalker_core.recipe import Recipe, load_recipe
 from styletalker_core.recipe.toml_writer import dumps
 
-settings.register_profile("styletalker-fuzz-ci", derandomize=True, database=None, print_blob=True,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.register_profile("styletalker-fuzz-explore", derandomize=False, database=None, print_blob=True,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-
-
-CPU_BOUND_MS = 500  # per example, in CPU time of this process (other jobs on the machine do not count)
-
-
-def fuzz(examples: int) -> settings:
-    """Settings of one fuzz test: the profile chosen by STYLETALKER_FUZZ ('ci' or 'explore').
-
-    The time property is checked in CPU time by :func:`cpu_bound`: a wall-clock deadline of a few
-    hundred ms fails at random on a machine shared with other jobs. Hypothesis' own deadline stays
-    as a 5 s wall-clock guard against hangs.
-    """
-    explore = os.environ.get("STYLETALKER_FUZZ", "ci") == "explore"
-    parent = settings.get_profile("styletalker-fuzz-explore" if explore else "styletalker-fuzz-ci")
-    return settings(parent, max_examples=examples * (20 if explore else 1), deadline=5000)
-
-
-@contextlib.contextmanager
-def cpu_bound(limit_ms: float = CPU_BOUND_MS) -> Iterator[None]:
-    """Fails when the block takes more than ``limit_ms`` of CPU time (all threads of the process)."""
-    start = time.process_time()
-    yield
-    spent = 1000 * (time.process_time() - start)
-    assert spent <= limit_ms, f"took {spent:.0f} ms of CPU time; the bound is {limit_ms:.0f} ms"
+from fuzzing import cpu_bound, fuzz  # noqa: E402  (shared profiles and time bound)
 
 
 TINY = """\
