@@ -100,3 +100,13 @@ def register_toys(registrar: Any) -> None:
 @hookimpl
 def styletalker_register(registrar: Any) -> None:
     register_toys(registrar)
+
+
+def engine_registries() -> Any:
+    """The built-in registries plus the toy components above (what the engine tests train with)."""
+    from styletalker_core.plugins import build_registries
+    from styletalker_core.registry import Origin, Registrar
+
+    registries = build_registries()
+    register_toys(Registrar(registries, Origin("engine-toys", "0", "engine_toys")))
+    return registries

@@ -25,10 +25,8 @@ import engine_toys
 import styletalker_core.plugins
 from styletalker_core.checkpoint import read_tensors, write_json_atomic
 from styletalker_core.checkpoint.files import remove_stale_temporaries, safetensors_problem, temporary_path_for
-from styletalker_core.plugins import build_registries
 from styletalker_core.recipe import structure
 from styletalker_core.recipe.toml_writer import dumps
-from styletalker_core.registry import Origin, Registrar
 from styletalker_core.train import train_recipe
 
 TESTS = Path(__file__).resolve().parent
@@ -92,9 +90,7 @@ def quiet_progress(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def registries():
-    registries = build_registries()
-    engine_toys.register_toys(Registrar(registries, Origin("engine-toys", "0", "engine_toys")))
-    return registries
+    return engine_toys.engine_registries()
 
 
 def toy_recipe(folder: Path, steps: int = 12) -> dict:

@@ -12,9 +12,7 @@ import pytest
 import engine_toys
 from styletalker_core.cli.main import main as cli
 from styletalker_core.errors import StyleTalkerError
-from styletalker_core.plugins import build_registries
 from styletalker_core.recipe import structure
-from styletalker_core.registry import Origin, Registrar
 from styletalker_core.train import train_recipe
 from styletalker_core.train.pipeline import stage_configuration
 
@@ -27,9 +25,7 @@ def quiet_progress(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def registries():
-    registries = build_registries()
-    engine_toys.register_toys(Registrar(registries, Origin("engine-toys", "0", "engine_toys")))
-    return registries
+    return engine_toys.engine_registries()
 
 
 def two_stages(tmp_path: Path, first: int = 4, second: int = 4, size: int = 64, **changes) -> dict:

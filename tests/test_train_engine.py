@@ -14,9 +14,7 @@ import torch
 import engine_toys
 from styletalker_core.checkpoint import load_checkpoint, read_tensors
 from styletalker_core.errors import StyleTalkerError
-from styletalker_core.plugins import build_registries
 from styletalker_core.recipe import structure
-from styletalker_core.registry import Origin, Registrar
 from styletalker_core.train import DivergenceError, train_recipe
 
 TESTS = Path(__file__).resolve().parent
@@ -30,9 +28,7 @@ def quiet_progress(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def registries():
-    registries = build_registries()
-    engine_toys.register_toys(Registrar(registries, Origin("engine-toys", "0", "engine_toys")))
-    return registries
+    return engine_toys.engine_registries()
 
 
 def toy_recipe(tmp_path: Path, steps: int = 12, batch: int = 8, **stage_options) -> dict:
