@@ -13,27 +13,24 @@ This module does the rest, the same way for every format:
    checkpoint (:func:`~styletalker_core.checkpoint.save_checkpoint`) that
    :func:`~styletalker_core.checkpoint.load_checkpoint` rebuilds.
 
-Key tables are declarative. Patterns name layer numbers with placeholders: ``{i}`` matches
-digits and is passed on as an int, so ``Rename("style.{i}.weight", lambda g:
-f"mapping.fc{g['i'] - 1}.weight")`` maps a whole family of keys, and
-``Rename("mapping.{rest}", "mapping_network.{rest}")`` with ``{rest}`` (any text, named
-``rest`` or ending in ``_path``) maps a subtree.
+Key tables (:class:`~styletalker_core.interfaces.converter.KeyTable` and its rules
+:class:`Rename`, :class:`Drop`, :class:`Computed`) are declared in the converter interface
+module, which documents their pattern syntax; this module applies them.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import attrs
 import torch
 
 from styletalker_core.checkpoint.format import load_state_strict, save_checkpoint
 from styletalker_core.errors import CheckpointError
-from styletalker_core.interfaces.converter import ComponentSource, Converter
+from styletalker_core.interfaces.converter import ComponentSource, Computed, Converter, Drop, KeyTable, Rename
 from styletalker_core.registry.components import ComponentSpec, build_component
 from styletalker_core.registry.registry import Registries
 
@@ -52,10 +49,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-Destination = str | Callable[[dict[str, Any]], str]
-Transform = Callable[[torch.Tensor], torch.Tensor]
-
 
 class ConversionError(CheckpointError):
     """A source file whose keys or shapes do not fit the component it should become."""
@@ -77,52 +70,6 @@ def _compile(pattern: str) -> re.Pattern[str]:
 
 def _groups(match: re.Match[str]) -> dict[str, Any]:
     return {k: (v if k == "rest" or k.endswith("_path") else int(v)) for k, v in match.groupdict().items()}
-
-
-@attrs.frozen
-class Rename:
-    """Source keys matching ``source`` become ``destination`` (a pattern filled with the
-    matched placeholders, or a function of them), optionally through ``transform``."""
-
-    source: str
-    destination: Destination
-    transform: Transform | None = None
-
-    def target(self, groups: dict[str, Any]) -> str:
-        return self.destination(groups) if callable(self.destination) else self.destination.format(**groups)
-
-
-@attrs.frozen
-class Drop:
-    """Source keys matching ``source`` are intentionally not carried over, for ``reason``
-    (derived buffers, optimizer state). ``check(tensor, groups)`` may verify the value is the
-    one the destination derives by itself; a failed check is a conversion error."""
-
-    source: str
-    reason: str
-    check: Callable[[torch.Tensor, dict[str, Any]], bool] | None = None
-
-
-@attrs.frozen
-class Computed:
-    """Destination keys matching ``destination`` are filled after loading by the source's
-    ``finalize`` hook (for values the file does not hold)."""
-
-    destination: str
-    reason: str
-
-
-Rule = Rename | Drop | Computed
-
-
-@attrs.frozen
-class KeyTable:
-    """An ordered list of rules; the first rule whose source pattern matches a key applies."""
-
-    rules: tuple[Rule, ...]
-
-    def __init__(self, rules: Sequence[Rule]) -> None:
-        self.__attrs_init__(tuple(rules))
 
 
 def _listing(keys: Sequence[str], limit: int = 12) -> str:

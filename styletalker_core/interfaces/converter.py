@@ -1,18 +1,72 @@
-"""Importers of published checkpoint formats (kind ``converter``)."""
+"""Importers of published checkpoint formats (kind ``converter``), and the key tables they declare.
+
+Key tables are declarative. Patterns name layer numbers with placeholders: ``{i}`` matches
+digits and is passed on as an int, so ``Rename("style.{i}.weight", lambda g:
+f"mapping.fc{g['i'] - 1}.weight")`` maps a whole family of keys, and
+``Rename("mapping.{rest}", "mapping_network.{rest}")`` with ``{rest}`` (any text, named
+``rest`` or ending in ``_path``) maps a subtree. :func:`styletalker_core.checkpoint.convert.map_state`
+applies a table.
+"""
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 import torch
 from torch import nn
 
-if TYPE_CHECKING:
-    from styletalker_core.checkpoint.convert import KeyTable
+Destination = str | Callable[[dict[str, Any]], str]
+Transform = Callable[[torch.Tensor], torch.Tensor]
+
+
+@attrs.frozen
+class Rename:
+    """Source keys matching ``source`` become ``destination`` (a pattern filled with the
+    matched placeholders, or a function of them), optionally through ``transform``."""
+
+    source: str
+    destination: Destination
+    transform: Transform | None = None
+
+    def target(self, groups: dict[str, Any]) -> str:
+        return self.destination(groups) if callable(self.destination) else self.destination.format(**groups)
+
+
+@attrs.frozen
+class Drop:
+    """Source keys matching ``source`` are intentionally not carried over, for ``reason``
+    (derived buffers, optimizer state). ``check(tensor, groups)`` may verify the value is the
+    one the destination derives by itself; a failed check is a conversion error."""
+
+    source: str
+    reason: str
+    check: Callable[[torch.Tensor, dict[str, Any]], bool] | None = None
+
+
+@attrs.frozen
+class Computed:
+    """Destination keys matching ``destination`` are filled after loading by the source's
+    ``finalize`` hook (for values the file does not hold)."""
+
+    destination: str
+    reason: str
+
+
+Rule = Rename | Drop | Computed
+
+
+@attrs.frozen
+class KeyTable:
+    """An ordered list of rules; the first rule whose source pattern matches a key applies."""
+
+    rules: tuple[Rule, ...]
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.__attrs_init__(tuple(rules))
 
 
 @attrs.define

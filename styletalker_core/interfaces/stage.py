@@ -8,15 +8,59 @@ progress, divergence checks. A stage plugin owns only the science of one stage.
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import attrs
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-if TYPE_CHECKING:
-    from styletalker_core.train.context import StageContext
+
+class StageContext(Protocol):
+    """What a stage gets from the engine in ``TrainingStage.setup``.
+
+    The engine hands over :class:`styletalker_core.train.context.StageContext`, a class that
+    satisfies this protocol (a test checks every member).
+    ``recipe``, ``config``, ``registries`` and ``runtime`` are typed ``Any`` here because their
+    classes live in layers above the interfaces: they are the run's ``Recipe``, the stage's
+    ``StageConfig``, the ``Registries`` and the ``Runtime`` (device, rank, world size).
+    ``produced`` maps a role to the checkpoint of the latest earlier stage that output it.
+    """
+
+    recipe: Any
+    stage_name: str
+    config: Any
+    registries: Any
+    runtime: Any
+    run_dir: Path
+    produced: dict[str, Path]
+
+    @property
+    def device(self) -> torch.device:
+        """The device the stage trains on."""
+        ...
+
+    @property
+    def stage_dir(self) -> Path:
+        """``run_dir / stage_name``: where this stage writes its checkpoints."""
+        ...
+
+    def spec(self, role: str) -> Any:
+        """The recipe's component spec for ``role`` (``[model.<role>]``)."""
+        ...
+
+    def has_component(self, role: str) -> bool:
+        """True when the recipe defines ``role`` or an earlier stage produced it."""
+        ...
+
+    def component(self, role: str, **wired: Any) -> nn.Module:
+        """The ``role`` component on the device, with the best weights available."""
+        ...
+
+    def dataset(self, split: str = "train", **wired: Any) -> Dataset:
+        """The recipe's ``data.<split>`` dataset, with ``wired`` options added."""
+        ...
 
 
 @attrs.define

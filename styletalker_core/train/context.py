@@ -44,7 +44,8 @@ def build_recipe_component(registries: Registries, recipe_name: str, role: str, 
 
 @attrs.define
 class StageContext:
-    """Handed to ``TrainingStage.setup``.
+    """Handed to ``TrainingStage.setup``: the engine's implementation of the
+    :class:`styletalker_core.interfaces.stage.StageContext` protocol.
 
     ``produced`` maps a role to the checkpoint of the latest earlier stage that output it, so
     a stage picks up what the previous ones trained.
