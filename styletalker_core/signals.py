@@ -11,7 +11,7 @@ SIGTERM; Ctrl-C stays ``styletalker: interrupted``, status 130).
 
 A second SIGTERM while the first is unwinding is ignored, so the clean-up is not cut short;
 SIGKILL cannot be caught, and what it leaves is removed by the next run (see
-:func:`styletalker_core.checkpoint.files.remove_stale_temporaries`).
+:func:`styletalker_core.io.atomic.remove_stale_temporaries`).
 """
 
 from __future__ import annotations

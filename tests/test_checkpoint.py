@@ -13,16 +13,15 @@ import pytest
 import torch
 
 from styletalker_core.checkpoint import (
-    atomic_path,
     load_checkpoint,
     load_component_weights,
     read_metadata,
     read_tensors,
     save_checkpoint,
     sniff_format,
-    write_json_atomic,
 )
 from styletalker_core.checkpoint import format as checkpoint_format
+from styletalker_core.io.atomic import atomic_path, write_json_atomic
 from styletalker_core.errors import CheckpointError
 from styletalker_core.registry import ComponentSpec, build_component
 

@@ -23,8 +23,9 @@ import torch
 
 import engine_toys
 import styletalker_core.plugins
-from styletalker_core.checkpoint import read_tensors, write_json_atomic
-from styletalker_core.checkpoint.files import remove_stale_temporaries, safetensors_problem, temporary_path_for
+from styletalker_core.checkpoint import read_tensors
+from styletalker_core.checkpoint.files import safetensors_problem
+from styletalker_core.io.atomic import remove_stale_temporaries, temporary_path_for, write_json_atomic
 from styletalker_core.recipe import structure
 from styletalker_core.recipe.toml_writer import dumps
 from styletalker_core.train import train_recipe

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from styletalker_core.checkpoint.files import write_text_atomic
+from styletalker_core.io.atomic import write_text_atomic
 from styletalker_core.interfaces import MetricLogger
 
 

@@ -20,8 +20,7 @@ import numpy as np
 from styletalker_core.ablate.generation import MODES
 from styletalker_core.ablate.speech import CONDITIONS, split_mode_key
 from styletalker_core.ablate.statistics import LEVEL, RESAMPLES, RNG_SEED, Difference, Interval, bootstrap_interval, paired_difference
-from styletalker_core.checkpoint import atomic_path, write_json_atomic
-from styletalker_core.checkpoint.files import write_text_atomic
+from styletalker_core.io.atomic import atomic_path, write_json_atomic, write_text_atomic
 from styletalker_core.evaluate.report import _json_safe, format_number
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """Checkpoints: safetensors weights with JSON metadata; loading never unpickles."""
 
-from styletalker_core.checkpoint.files import atomic_path, require_safetensors, sniff_format, write_json_atomic
+from styletalker_core.checkpoint.files import require_safetensors, sniff_format
 from styletalker_core.checkpoint.format import (
     Checkpoint,
     load_checkpoint,
@@ -13,7 +13,6 @@ from styletalker_core.checkpoint.format import (
 
 __all__ = [
     "Checkpoint",
-    "atomic_path",
     "load_checkpoint",
     "load_component_weights",
     "load_state_strict",
@@ -22,5 +21,4 @@ __all__ = [
     "require_safetensors",
     "save_checkpoint",
     "sniff_format",
-    "write_json_atomic",
 ]

@@ -23,8 +23,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from styletalker_core.checkpoint.files import atomic_path, require_safetensors
+from styletalker_core.checkpoint.files import require_safetensors
 from styletalker_core.errors import CheckpointError, RegistryError
+from styletalker_core.io.atomic import atomic_path
 from styletalker_core.registry.components import ComponentSpec, build_component
 from styletalker_core.registry.registry import Registries
 

@@ -114,7 +114,7 @@ def run_single(args: argparse.Namespace) -> int:
 
 
 def run_batch(args: argparse.Namespace) -> int:
-    from styletalker_core.checkpoint import write_json_atomic
+    from styletalker_core.io.atomic import write_json_atomic
     from styletalker_core.sample import read_manifest, run_manifest, with_overrides
 
     read_manifest(args.manifest)  # a malformed manifest fails before the model loads

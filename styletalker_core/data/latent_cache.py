@@ -26,7 +26,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from styletalker_core.checkpoint.files import atomic_path, write_json_atomic
+from styletalker_core.io.atomic import atomic_path, write_json_atomic
 from styletalker_core.data.shards import ShardReader, latent_path
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.interfaces.image_encoder import ImageEncoder

@@ -39,7 +39,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from styletalker_core.checkpoint.files import atomic_path, write_json_atomic
+from styletalker_core.io.atomic import atomic_path, write_json_atomic
 from styletalker_core.errors import StyleTalkerError
 
 FORMAT_NAME = "styletalker-clips"

@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from styletalker_core.checkpoint import write_json_atomic
+from styletalker_core.io.atomic import write_json_atomic
 
 FORMAT_NAME = "styletalker-evaluation"
 FORMAT_VERSION = 1

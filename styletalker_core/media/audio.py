@@ -136,7 +136,7 @@ def write_audio(path: str | Path, wave: np.ndarray, sample_rate: int = SAMPLE_RA
     """Write mono float [s] (or [s, channels]) to a .wav (16-bit PCM) or .flac file, atomically."""
     import soundfile
 
-    from styletalker_core.checkpoint.files import atomic_path
+    from styletalker_core.io.atomic import atomic_path
 
     path = Path(path)
     formats = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16")}

@@ -101,7 +101,7 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
     """Write uint8 RGB [h, w, 3] (or grayscale [h, w]) to ``path``; the format follows the suffix."""
     from PIL import Image
 
-    from styletalker_core.checkpoint.files import atomic_path
+    from styletalker_core.io.atomic import atomic_path
 
     path = Path(path)
     if image.dtype != np.uint8:

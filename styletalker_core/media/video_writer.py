@@ -3,7 +3,7 @@
 The file is written under a temporary name in the destination folder and renamed when
 :meth:`VideoWriter.close` succeeds, so a crash never leaves a truncated mp4 under the real
 name. The temporary is named after the output and the process (see
-:mod:`styletalker_core.checkpoint.files`); one left by a killed process is removed the next
+:mod:`styletalker_core.io.atomic`); one left by a killed process is removed the next
 time the same output is written. Audio is encoded only up to the end of the frames written
 so far and the rest is held back; on close the audio track is cut or zero-padded to exactly
 ``num_frames / fps`` seconds. Write audio in step with the frames (as :func:`write_video`
@@ -19,7 +19,7 @@ from types import TracebackType
 
 import numpy as np
 
-from styletalker_core.checkpoint.files import remove_stale_temporaries, temporary_path_for
+from styletalker_core.io.atomic import remove_stale_temporaries, temporary_path_for
 from styletalker_core.media.audio import SAMPLE_RATE
 from styletalker_core.media.errors import MediaError
 

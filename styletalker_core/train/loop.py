@@ -19,10 +19,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from styletalker_core.checkpoint import save_checkpoint, write_json_atomic
+from styletalker_core.checkpoint import save_checkpoint
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.interfaces.metric_logger import MetricLogger
 from styletalker_core.interfaces.stage import OptimizerGroup, TrainingStage
+from styletalker_core.io.atomic import write_json_atomic
 from styletalker_core.recipe.validate import unstructure
 from styletalker_core.train.batches import StepBatches
 from styletalker_core.train.context import StageContext

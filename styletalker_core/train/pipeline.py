@@ -21,10 +21,10 @@ from pathlib import Path
 import attrs
 import torch
 
-from styletalker_core.checkpoint import load_checkpoint, save_checkpoint, write_json_atomic
-from styletalker_core.checkpoint.files import write_text_atomic
+from styletalker_core.checkpoint import load_checkpoint, save_checkpoint
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.interfaces.metric_logger import MetricLogger
+from styletalker_core.io.atomic import write_json_atomic, write_text_atomic
 from styletalker_core.recipe.loader import read_toml
 from styletalker_core.recipe.schema import Recipe
 from styletalker_core.recipe.toml_writer import dumps

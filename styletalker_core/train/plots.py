@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from styletalker_core.checkpoint import atomic_path
+from styletalker_core.io.atomic import atomic_path
 
 
 def read_stage_metrics(metrics_file: Path, stage: str) -> dict[str, tuple[list[int], list[float]]]:

@@ -21,9 +21,10 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from styletalker_core.checkpoint import atomic_path, load_state_strict, require_safetensors, write_json_atomic
+from styletalker_core.checkpoint import load_state_strict, require_safetensors
 from styletalker_core.checkpoint.files import safetensors_problem
 from styletalker_core.errors import CheckpointError
+from styletalker_core.io.atomic import atomic_path, write_json_atomic
 
 LOG = logging.getLogger(__name__)
 META_KEY = "styletalker_training_state"

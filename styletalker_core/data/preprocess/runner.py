@@ -28,7 +28,7 @@ from typing import Any
 
 import attrs
 
-from styletalker_core.checkpoint.files import write_json_atomic
+from styletalker_core.io.atomic import write_json_atomic
 from styletalker_core.data.preprocess.faces import FaceAnalyzer
 from styletalker_core.data.preprocess.layouts import VideoJob, discover_videos
 from styletalker_core.data.preprocess.splits import assign_splits, check_fractions, split_group, summarize
