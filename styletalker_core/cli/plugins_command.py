@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from styletalker_core.cli.table import format_table
+    from styletalker_core.io.table import format_table
     from styletalker_core.plugins import get_registries
 
     registries = get_registries()

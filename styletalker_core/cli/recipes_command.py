@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from styletalker_core.cli.table import format_table
+    from styletalker_core.io.table import format_table
     from styletalker_core.errors import RecipeError
     from styletalker_core.recipe import list_recipes, load_raw
 

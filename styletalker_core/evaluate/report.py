@@ -80,7 +80,7 @@ class EvalReport:
 
     def format_table(self) -> str:
         """Plain-text table: one row per value with mean, std, count, missing and which way is better."""
-        from styletalker_core.cli.table import format_table
+        from styletalker_core.io.table import format_table
 
         return format_table(["value", "mean", "std", "videos", "no score", "better"], self.table_rows())
 

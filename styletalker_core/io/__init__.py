@@ -1,3 +1,3 @@
 """Leaf helpers for writing outputs, importing nothing of styletalker but each other: atomic file writes
-(:mod:`~styletalker_core.io.atomic`).
+(:mod:`~styletalker_core.io.atomic`) and plain-text tables (:mod:`~styletalker_core.io.table`).
 """

@@ -1,4 +1,4 @@
-"""Plain-text tables for command output."""
+"""Plain-text tables, for command output and printed reports (a leaf: imports nothing of styletalker)."""
 
 from __future__ import annotations
 
