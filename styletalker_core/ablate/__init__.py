@@ -2,16 +2,16 @@
 
 - clips: which held-out clips, read into memory
 - generation: the clips generated again by a model, audio-driven and motion-controllable
+- runs: what was asked (AblationSettings) and what each recipe's part produced (RecipeRun)
 - runner: train (or take a given model file), generate, evaluate, for every recipe
 - report: markdown table, PNG bar charts, JSON summary
 """
 
 from styletalker_core.ablate.clips import HeldoutClip, dataset_root, load_clips
 from styletalker_core.ablate.generation import MODES, fitted_indices, generate_items
+from styletalker_core.ablate.runs import AblationSettings, RecipeRun
 from styletalker_core.ablate.runner import (
-    AblationSettings,
     ModelEvaluation,
-    RecipeRun,
     evaluate_model,
     evaluate_model_file,
     evaluation_clips,

@@ -12,19 +12,16 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
 
 from styletalker_core.ablate.generation import MODES
+from styletalker_core.ablate.runs import AblationSettings, RecipeRun
 from styletalker_core.ablate.speech import CONDITIONS, split_mode_key
 from styletalker_core.ablate.statistics import LEVEL, RESAMPLES, RNG_SEED, Difference, Interval, bootstrap_interval, paired_difference
-from styletalker_core.io.atomic import atomic_path, write_json_atomic, write_text_atomic
 from styletalker_core.evaluate.report import _json_safe, format_number
-
-if TYPE_CHECKING:
-    from styletalker_core.ablate.runner import AblationSettings, RecipeRun
+from styletalker_core.io.atomic import atomic_path, write_json_atomic, write_text_atomic
 
 COUNT_SUFFIX = "_missing_faces"  # counts of frames without a face: in the JSON, not in tables and plots
 
