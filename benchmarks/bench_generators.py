@@ -176,7 +176,7 @@ def measure_peaks(repeats: int = 5, device: torch.device | str = "cpu") -> dict:
 
 def shipped_generator() -> tuple[torch.nn.Module, str]:
     """The shipped 64 px generator with its weights, or the recipe's (random weights) without the file."""
-    from styletalker_core.plugins import build_registries
+    from styletalker_core.plugin_host import build_registries
 
     registries = build_registries()
     if SHIPPED_MODEL.is_file():

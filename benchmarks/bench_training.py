@@ -181,7 +181,7 @@ def run_one(stage: str, recipe, run_dir: Path, registries, profile: bool) -> dic
 
 
 def run_benchmark(settings: dict | None = None, log: Callable[[str], None] = print) -> dict:
-    from styletalker_core.plugins import build_registries
+    from styletalker_core.plugin_host import build_registries
 
     settings = settings or settings_from_env()
     if settings.get("threads"):

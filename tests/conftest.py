@@ -165,7 +165,7 @@ def oracle_file(tmp_path: Path) -> Callable[[int], Path]:
 
     def make(resolution: int = 16) -> Path:
         from styletalker_core.checkpoint import save_checkpoint
-        from styletalker_core.plugins import get_registries
+        from styletalker_core.plugin_host import get_registries
         from styletalker_core.registry import ComponentSpec, build_component
 
         torch.manual_seed(0)

@@ -14,7 +14,7 @@ from torch import nn
 
 from styletalker_core.interfaces import ClipDataset, FactorOracle
 from styletalker_core.interfaces.stage import TrainingStage
-from styletalker_core.plugins import hookimpl
+from styletalker_core.plugin_host import hookimpl
 
 INTERRUPT_AT: int | None = None  # raise KeyboardInterrupt when this step starts
 TRUE_WEIGHTS = torch.linspace(-1.0, 1.0, 12)
@@ -104,7 +104,7 @@ def styletalker_register(registrar: Any) -> None:
 
 def engine_registries() -> Any:
     """The built-in registries plus the toy components above (what the engine tests train with)."""
-    from styletalker_core.plugins import build_registries
+    from styletalker_core.plugin_host import build_registries
     from styletalker_core.registry import Origin, Registrar
 
     registries = build_registries()

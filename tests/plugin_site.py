@@ -7,7 +7,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from styletalker_core.plugins import ENTRY_POINT_GROUP
+from styletalker_core.plugin_host import ENTRY_POINT_GROUP
 
 
 def install_fake_distribution(

@@ -192,7 +192,7 @@ def test_ablate_two_recipes_end_to_end(registries: Registries, dataset: Path, tm
                                        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     base, ablated = write_recipes(tmp_path, dataset)
     out, runs = tmp_path / "ablation", tmp_path / "runs"
-    monkeypatch.setattr("styletalker_core.plugins.get_registries", lambda: registries)
+    monkeypatch.setattr("styletalker_core.plugin_host.get_registries", lambda: registries)
     argv = ["ablate", str(base), str(ablated), "--runs", str(runs), "--out", str(out)]
     assert main(argv) == 0
     table = (out / "ablation.md").read_text()
@@ -297,7 +297,7 @@ def toy_model(registries: Registries, tmp_path: Path) -> Path:
 def test_ablate_evaluates_given_model_files_without_training(registries: Registries, dataset: Path, toy_model: Path,
                                                              tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     base, ablated = write_recipes(tmp_path, dataset)
-    monkeypatch.setattr("styletalker_core.plugins.get_registries", lambda: registries)
+    monkeypatch.setattr("styletalker_core.plugin_host.get_registries", lambda: registries)
     out, runs = tmp_path / "given", tmp_path / "runs"
     # One model per recipe: the recipe gives name, metrics and data; nothing is trained.
     assert main(["ablate", str(base), "--model", str(toy_model), "--runs", str(runs), "--modes", "audio,reconstruction",
@@ -328,7 +328,7 @@ def test_evaluate_model_scores_a_model_file_like_ablate(registries: Registries, 
                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     base, _ = write_recipes(tmp_path, dataset)
-    monkeypatch.setattr("styletalker_core.plugins.get_registries", lambda: registries)
+    monkeypatch.setattr("styletalker_core.plugin_host.get_registries", lambda: registries)
     results = tmp_path / "results.json"
     assert main(["evaluate", "--model", str(toy_model), "--recipe", str(base), "--modes", "audio,motion",
                  "--clips", "2", "--out", str(results)]) == 0
@@ -358,7 +358,7 @@ def test_ablate_with_seeds_trains_each_recipe_per_seed(registries: Registries, d
     """--seeds: one run folder per seed (the recipe's seed overridden), per-seed reports, and intervals and
     differences over clips and seeds."""
     base, ablated = write_recipes(tmp_path, dataset)
-    monkeypatch.setattr("styletalker_core.plugins.get_registries", lambda: registries)
+    monkeypatch.setattr("styletalker_core.plugin_host.get_registries", lambda: registries)
     out, runs = tmp_path / "seeded", tmp_path / "runs"
     assert main(["ablate", str(base), str(ablated), "--seeds", "0,1", "--modes", "audio", "--metrics", "psnr",
                  "--set", "stages.autoencode.steps=1", "--runs", str(runs), "--out", str(out)]) == 0

@@ -16,7 +16,7 @@ import pytest
 
 from styletalker_core.checkpoint import save_checkpoint
 from styletalker_core.cli import main as cli_main
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_core.recipe import load_recipe, structure
 from styletalker_core.registry import ComponentSpec, build_component
 

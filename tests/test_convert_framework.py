@@ -8,7 +8,7 @@ import torch
 from styletalker_core.checkpoint.convert import Computed, ConversionError, Drop, KeyTable, Rename, find_converter, map_state
 from styletalker_core.errors import CheckpointError, RegistryError
 from styletalker_core.interfaces import Converter
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 
 EXPECTED = {
     "mapping.fc0.weight": torch.Size([4, 4]),

@@ -34,7 +34,7 @@ def exact_float32(monkeypatch: pytest.MonkeyPatch):
 
 @pytest.fixture(scope="module")
 def registries():
-    from styletalker_core.plugins import build_registries
+    from styletalker_core.plugin_host import build_registries
     from styletalker_core.registry import Origin, Registrar
 
     registries = build_registries()

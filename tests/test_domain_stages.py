@@ -12,7 +12,7 @@ import torch
 from styletalker_core.checkpoint import load_checkpoint, save_checkpoint
 from styletalker_core.data.shards import Clip, ShardWriter
 from styletalker_core.errors import StyleTalkerError
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_core.recipe import load_recipe
 from styletalker_core.registry import ComponentSpec, build_component
 from styletalker_core.train import train_recipe

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from styletalker_core.checkpoint import load_checkpoint, read_metadata
 from styletalker_core.checkpoint.convert import ConversionError, convert_checkpoint, find_converter
 from styletalker_core.errors import CheckpointError
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_core.registry import ComponentSpec, build_component
 from test_convert_builders import rosinality_generator_state
 

@@ -27,7 +27,7 @@ from styletalker_core.evaluate import (
 )
 from styletalker_core.interfaces.metric import EvalItem
 from styletalker_core.media import read_video_frames, write_image, write_video
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_core.registry import ComponentSpec
 from styletalker_metrics.fidelity import PSNR, SSIM
 

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_core.registry import ComponentSpec, build_component
 from styletalker_flows.layers import Permutation
 from styletalker_flows.rq_spline import spline_knots, identity_derivative_raw, rational_quadratic_spline

@@ -76,7 +76,7 @@ _REAL: list = []
 
 def real_registries():  # noqa: ANN201
     if not _REAL:
-        from styletalker_core.plugins import get_registries
+        from styletalker_core.plugin_host import get_registries
 
         _REAL.append(get_registries())
     return _REAL[0]

@@ -17,7 +17,7 @@ from styletalker_core.evaluate.judges import (
     judge_problems,
     training_signal_files,
 )
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_core.recipe import load_recipe
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,7 +19,7 @@ from styletalker_core.data.latent_cache import (
 )
 from styletalker_core.data.shards import Clip, ShardReader, ShardWriter, latent_path
 from styletalker_core.errors import StyleTalkerError
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_core.registry import ComponentSpec, build_component
 
 

@@ -14,7 +14,7 @@ from styletalker_core.interfaces import LipSyncDiscriminator
 from styletalker_core.interfaces.metric import EvalItem
 from styletalker_core.model import sync_loss, sync_scores
 from styletalker_core.model.sync import audio_windows, mouth_windows
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_core.registry import ComponentSpec, build_component
 from styletalker_lipsync.contrastive import info_nce_loss, plan_windows
 

@@ -14,7 +14,7 @@ import torch
 from styletalker_core.checkpoint import read_metadata
 from styletalker_core.interfaces import LipSyncDiscriminator
 from styletalker_core.interfaces.metric import EvalItem
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_core.registry import ComponentSpec, build_component
 from styletalker_lipsync import judge as judge_module
 from styletalker_lipsync.judge import find_offsets, load_discriminator, weights_digest

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_core.registry import ComponentSpec, build_component
 
 DIMS = {"num_ws": 5, "w_dim": 6, "feature_dim": 4}

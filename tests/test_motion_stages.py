@@ -155,7 +155,7 @@ def test_main_stage_needs_enough_audio_context(registries, data_root, tmp_path):
 def test_shipped_synthetic_recipe_runs_every_stage_for_a_few_steps(tmp_path):
     """recipes/synthetic_64.toml with its real components (randomly initialised: no domain weights),
     on small 64 px clips, two steps per stage; each stage hands its outputs on."""
-    from styletalker_core.plugins import get_registries
+    from styletalker_core.plugin_host import get_registries
     from styletalker_core.recipe import load_recipe
 
     root = write_toy_dataset(tmp_path / "clips64", clips=3, frames=60, resolution=64)

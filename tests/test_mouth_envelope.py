@@ -14,7 +14,7 @@ import torch
 from scipy.ndimage import map_coordinates
 
 from styletalker_core.interfaces.metric import EvalItem
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_core.registry import ComponentSpec, build_component
 from styletalker_metrics.landmarks import track_landmarks
 from styletalker_metrics.mouth_envelope import (

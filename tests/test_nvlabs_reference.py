@@ -26,7 +26,7 @@ from styletalker_core.checkpoint import load_checkpoint, read_metadata
 from styletalker_core.checkpoint.convert import ConversionError, convert_checkpoint, map_state
 from styletalker_core.checkpoint.nvlabs_pickle import PersistentRecord, load_nvlabs_pickle
 from styletalker_core.cli.main import main
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_core.registry.components import ComponentSpec, build_component
 from test_convert_builders import (
     PAYLOAD_FILE_NAME,

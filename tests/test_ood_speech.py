@@ -195,7 +195,7 @@ def test_evaluate_model_with_speech_conditions(tmp_path: Path, fake_engines: Pat
     registries["stage"].register("toy_autoencode", ToyAutoencodeStage, ORIGIN)  # the toy recipe's stage
     from styletalker_core.checkpoint import save_checkpoint
 
-    monkeypatch.setattr("styletalker_core.plugins.get_registries", lambda: registries)
+    monkeypatch.setattr("styletalker_core.plugin_host.get_registries", lambda: registries)
     model = save_checkpoint(tmp_path / "model.safetensors", toy_components(registries), recipe={"name": "toy"})
     base, _ = write_recipes(tmp_path, speech_dataset(tmp_path / "data"))
     out = tmp_path / "results.json"
@@ -236,7 +236,7 @@ def test_ablate_with_speech_conditions_compares_them_with_espeak(tmp_path: Path,
     registries["stage"].register("toy_autoencode", ToyAutoencodeStage, ORIGIN)
     from styletalker_core.checkpoint import save_checkpoint
 
-    monkeypatch.setattr("styletalker_core.plugins.get_registries", lambda: registries)
+    monkeypatch.setattr("styletalker_core.plugin_host.get_registries", lambda: registries)
     model = save_checkpoint(tmp_path / "model.safetensors", toy_components(registries), recipe={"name": "toy"})
     base, _ = write_recipes(tmp_path, speech_dataset(tmp_path / "data"))
     out = tmp_path / "ablation"

@@ -12,7 +12,7 @@ from styletalker_core.checkpoint import load_checkpoint, read_metadata
 from styletalker_core.data.synthetic import IDENTITY_DIM, SynthConfig, make_clip
 from styletalker_core.interfaces import FactorOracle
 from styletalker_core.interfaces.metric import EvalItem
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_core.registry import ComponentSpec, build_component
 from styletalker_synthetic.evaluation import blink_counts, clip_accuracy, closed_runs, f1, frame_accuracy, r_squared, read_factors
 from styletalker_synthetic.frames import degrade, render_labelled_frames

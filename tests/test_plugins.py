@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from styletalker_core.errors import RegistryError, StyleTalkerError
-from styletalker_core.plugins import ENTRY_POINT_GROUP, build_registries, get_registries, hookspecs, reset_registries
+from styletalker_core.plugin_host import ENTRY_POINT_GROUP, build_registries, get_registries, hookspecs, reset_registries
 from styletalker_core.recipe import load_recipe
 from styletalker_core.registry import build_component
 from styletalker_core.registry.kinds import KINDS
@@ -57,7 +57,7 @@ class LinearGenerator(Generator):
 '''
 
 THIRD_PARTY_PLUGIN = '''
-from styletalker_core.plugins import hookimpl
+from styletalker_core.plugin_host import hookimpl
 from {module}.model import LinearGenerator
 
 
@@ -67,7 +67,7 @@ def styletalker_register(registrar):
 '''
 
 DUPLICATE_LOGGER_PLUGIN = '''
-from styletalker_core.plugins import hookimpl
+from styletalker_core.plugin_host import hookimpl
 from styletalker_loggers.jsonl import JsonLinesLogger
 
 
@@ -200,7 +200,7 @@ BROKEN_PLUGINS = {
 @pytest.mark.parametrize("case", list(BROKEN_PLUGINS))
 def test_broken_plugin_is_a_user_error_naming_the_problem(site, case):
     body, fragments = BROKEN_PLUGINS[case]
-    plugin = "from styletalker_core.plugins import hookimpl\n\n" + body
+    plugin = "from styletalker_core.plugin_host import hookimpl\n\n" + body
     install_fake_distribution(site, "broken-plugin", "1.0", "broken", {"plugin.py": plugin})
     with pytest.raises(StyleTalkerError) as raised:
         build_registries()

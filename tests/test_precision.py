@@ -14,7 +14,7 @@ import torch
 import engine_toys
 from styletalker_core.checkpoint import read_tensors
 from styletalker_core.errors import StyleTalkerError
-from styletalker_core.plugins import build_registries
+from styletalker_core.plugin_host import build_registries
 from styletalker_core.recipe import structure
 from styletalker_core.recipe.schema import RuntimeConfig
 from styletalker_core.registry import Origin, Registrar

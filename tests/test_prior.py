@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_core.registry import ComponentSpec, build_component
 from styletalker_motion.backbones import build_backbone
 

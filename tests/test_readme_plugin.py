@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from plugin_site import install_fake_distribution
-from styletalker_core.plugins import ENTRY_POINT_GROUP, get_registries, reset_registries
+from styletalker_core.plugin_host import ENTRY_POINT_GROUP, get_registries, reset_registries
 from styletalker_core.recipe import load_recipe
 from styletalker_core.registry import ComponentSpec, build_component
 

@@ -22,7 +22,7 @@ import pytest
 import torch
 
 import engine_toys
-import styletalker_core.plugins
+import styletalker_core.plugin_host
 from styletalker_core.checkpoint import read_tensors
 from styletalker_core.checkpoint.files import safetensors_problem
 from styletalker_core.io.atomic import remove_stale_temporaries, temporary_path_for, write_json_atomic
@@ -37,7 +37,7 @@ TESTS = Path(__file__).resolve().parent
 RECOVERY_PLUGIN = textwrap.dedent('''
     import os, signal, time
     import engine_toys
-    from styletalker_core.plugins import hookimpl
+    from styletalker_core.plugin_host import hookimpl
 
     SLEEP = float(os.environ.get("RECOVERY_STEP_SLEEP", "0"))
     KILL_IN = os.environ.get("RECOVERY_KILL_IN_SAVE", "")
@@ -67,12 +67,12 @@ RECOVERY_PLUGIN = textwrap.dedent('''
 
 SAMPLE_DRIVER = textwrap.dedent('''
     import sys, time
-    import styletalker_core.plugins
+    import styletalker_core.plugin_host
     from styletalker_core.media import video_writer
     from test_talking_head_toys import toy_registries
 
     registries = toy_registries()
-    styletalker_core.plugins.get_registries = lambda: registries
+    styletalker_core.plugin_host.get_registries = lambda: registries
     plain = video_writer.VideoWriter.write_frames
     def slow_write_frames(self, frames):
         plain(self, frames)
@@ -214,7 +214,7 @@ def test_sigkilled_sample_leaves_a_temporary_that_the_next_run_removes(tmp_path,
     process.communicate(timeout=60)
     left = [name for name in temporaries(out_dir) if name != neighbour.name]
     assert left and not out.exists(), "SIGKILL leaves the partial mp4 temporary (nothing can remove it then)"
-    monkeypatch.setattr(styletalker_core.plugins, "get_registries", lambda: sample_inputs.registries)
+    monkeypatch.setattr(styletalker_core.plugin_host, "get_registries", lambda: sample_inputs.registries)
     assert main(["sample", "--image", str(sample_inputs.image), "--audio", str(sample_inputs.audio),
                  "--checkpoint", str(sample_inputs.model), "--out", str(out), "--no-progress"]) == 0
     assert out.is_file()

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-import styletalker_core.plugins
+import styletalker_core.plugin_host
 from sample_toys import SampleInputs, make_inputs
 from styletalker_core.cli.main import main
 from styletalker_core.errors import StyleTalkerError
@@ -26,7 +26,7 @@ def inputs(tmp_path_factory) -> SampleInputs:
 @pytest.fixture(autouse=True)
 def toy_plugins(monkeypatch, inputs) -> None:
     """The CLI builds registries with get_registries(); give it the toy components too."""
-    monkeypatch.setattr(styletalker_core.plugins, "get_registries", lambda: inputs.registries)
+    monkeypatch.setattr(styletalker_core.plugin_host, "get_registries", lambda: inputs.registries)
     monkeypatch.setenv("STYLETALKER_PROGRESS", "0")
 
 

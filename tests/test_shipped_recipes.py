@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_core.recipe import Recipe, list_recipes, load_recipe, structure, unstructure
 from styletalker_core.recipe.loader import PROJECT_RECIPES
 from styletalker_core.recipe.toml_writer import dumps

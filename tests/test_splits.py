@@ -167,7 +167,7 @@ def _recipe(folder: Path, root: Path, train_split: str, val_split: str) -> Path:
 
 
 def test_training_refuses_validation_clips_that_share_identities_or_sentences(tmp_path):
-    from styletalker_core.plugins import get_registries
+    from styletalker_core.plugin_host import get_registries
     from styletalker_core.train import train_recipe
     from styletalker_core.train.pipeline import check_train_val_disjoint
 

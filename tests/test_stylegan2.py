@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_core.recipe.types import check_value
 from styletalker_core.registry import ComponentSpec, build_component
 from styletalker_stylegan2.discriminator import MinibatchStdLayer, StyleGAN2Discriminator

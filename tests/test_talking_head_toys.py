@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from styletalker_core.interfaces import Generator, ImageEncoder
-from styletalker_core.plugins import build_registries
+from styletalker_core.plugin_host import build_registries
 from styletalker_core.registry import ComponentSpec, Origin, Registries, build_component
 
 TOY_ORIGIN = Origin("styletalker-tests", "0.0.0", "tests.test_talking_head_toys")

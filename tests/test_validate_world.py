@@ -14,7 +14,7 @@ import torch
 from styletalker_core.checkpoint import save_checkpoint
 from styletalker_core.cli.main import main as cli
 from styletalker_core.data.shards import Clip, ShardWriter
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_core.registry import ComponentSpec, build_component
 
 GENERATOR = {"name": "stylegan2", "resolution": 16, "z_dim": 8, "w_dim": 8, "channel_base": 64, "channel_max": 8,

@@ -109,7 +109,7 @@ EOF
     fi
     "$PY" -c "
 import torch, styletalker_core
-from styletalker_core.plugins import build_registries
+from styletalker_core.plugin_host import build_registries
 build_registries()
 print('torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available())
 "
@@ -175,7 +175,7 @@ from unittest import mock
 sys.path.insert(0, "benchmarks")
 import torch
 from bench_sampling import reference_image, write_speech
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_core.sample import SampleJob, Sampler
 from styletalker_core.sample.shipped import require_default_model
 

@@ -29,7 +29,7 @@ from styletalker_core.ablate.clips import load_clips
 from styletalker_core.ablate.generation import generate_items
 from styletalker_core.data.audio_augment import band_limit
 from styletalker_core.model import TalkingHead
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_synthetic.metrics import LipSyncCorrelation
 
 CONDITIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {

@@ -57,7 +57,7 @@ def evaluate(table: dict[str, Any], data: Path, model: Path = MODEL) -> dict[str
     """Mean of every value per mode, as recorded in ``table`` (its clips, modes, seed and metrics)."""
     from styletalker_core.ablate import evaluate_model_file
     from styletalker_core.ablate.clips import EVALUATION_SPLIT
-    from styletalker_core.plugins import get_registries
+    from styletalker_core.plugin_host import get_registries
     from styletalker_core.recipe import load_recipe, structure, unstructure
 
     registries = get_registries()

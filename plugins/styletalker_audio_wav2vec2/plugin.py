@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from styletalker_core.plugins import hookimpl
+from styletalker_core.plugin_host import hookimpl
 from styletalker_core.registry import Registrar
 
 # A tiny model with the real layout (7 conv layers, stride 320) for tests and CPU demos.

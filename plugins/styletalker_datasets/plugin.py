@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from styletalker_core.plugins import hookimpl
+from styletalker_core.plugin_host import hookimpl
 from styletalker_core.registry import Registrar
 
 

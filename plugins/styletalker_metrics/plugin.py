@@ -3,7 +3,7 @@ mouth opening against the speech envelope)."""
 
 from __future__ import annotations
 
-from styletalker_core.plugins import hookimpl
+from styletalker_core.plugin_host import hookimpl
 from styletalker_core.registry import Registrar
 from styletalker_metrics.blinks import BlinkRate
 from styletalker_metrics.fidelity import PSNR, SSIM

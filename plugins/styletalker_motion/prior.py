@@ -56,7 +56,7 @@ class AutoregressivePrior(Prior):
         flow: Annotated[ComponentSpec, ComponentOf("flow")] = ComponentSpec("affine_coupling"),
     ) -> None:
         super().__init__()
-        from styletalker_core.plugins import get_registries
+        from styletalker_core.plugin_host import get_registries
 
         self.z_dim, self.feature_dim, self.lookahead = z_dim, feature_dim, lookahead
         self.audio = AudioWindow(feature_dim, audio_hidden, audio_history, lookahead)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from styletalker_core.plugins import hookimpl
+from styletalker_core.plugin_host import hookimpl
 from styletalker_core.registry import Registrar
 from styletalker_stylegan2.convert_nvlabs import NvlabsStyleGAN2Converter
 from styletalker_stylegan2.convert_rosinality import RosinalityStyleGAN2Converter

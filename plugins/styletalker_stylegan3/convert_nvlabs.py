@@ -119,7 +119,7 @@ class NvlabsStyleGAN3Converter(Converter):
             notes={"network": name, "not_converted": not_converted(data, used)},
         )]
         if "D" in used:
-            from styletalker_core.plugins import get_registries
+            from styletalker_core.plugin_host import get_registries
 
             registry = get_registries()["converter"]
             if "nvlabs-stylegan2" in registry:

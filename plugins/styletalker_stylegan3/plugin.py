@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from styletalker_core.plugins import hookimpl
+from styletalker_core.plugin_host import hookimpl
 from styletalker_core.registry import Registrar
 from styletalker_stylegan3.convert_nvlabs import NvlabsStyleGAN3Converter
 from styletalker_stylegan3.generator import StyleGAN3Generator

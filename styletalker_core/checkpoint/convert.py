@@ -167,7 +167,7 @@ def read_components(
 ) -> dict[str, torch.nn.Module]:
     """Convert ``path`` in memory: role -> built module with the converted weights loaded."""
     if registries is None:
-        from styletalker_core.plugins import get_registries
+        from styletalker_core.plugin_host import get_registries
 
         registries = get_registries()
     path = Path(path)

@@ -214,7 +214,7 @@ def load_checkpoint(
 ) -> Checkpoint:
     """Rebuild the components recorded in ``path`` (all, or only ``roles``) and load their weights."""
     if registries is None:
-        from styletalker_core.plugins import get_registries
+        from styletalker_core.plugin_host import get_registries
 
         registries = get_registries()
     document = read_metadata(path)

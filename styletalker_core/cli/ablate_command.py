@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from styletalker_core.ablate import AblationSettings, quote_command, run_ablation
     from styletalker_core.ablate.speech import parse_conditions
     from styletalker_core.errors import StyleTalkerError
-    from styletalker_core.plugins import get_registries
+    from styletalker_core.plugin_host import get_registries
     from styletalker_core.sample.outputs import check_output_folder
 
     if not args.recipes and not args.models:

@@ -39,7 +39,7 @@ def _encoder_from_recipe(name: str, overrides: list[str]) -> tuple[Any, str, str
     """(encoder, source description, default cache name) for ``--recipe``."""
     from styletalker_core.checkpoint import load_checkpoint, load_component_weights
     from styletalker_core.errors import StyleTalkerError
-    from styletalker_core.plugins import get_registries
+    from styletalker_core.plugin_host import get_registries
     from styletalker_core.recipe import load_recipe
     from styletalker_core.registry import build_component
     from styletalker_core.train.pipeline import MODEL_FILE

@@ -60,7 +60,7 @@ def run_model(args: argparse.Namespace) -> int:
     from styletalker_core.ablate.speech import parse_conditions
     from styletalker_core.io.atomic import write_json_atomic
     from styletalker_core.errors import StyleTalkerError
-    from styletalker_core.plugins import get_registries
+    from styletalker_core.plugin_host import get_registries
     from styletalker_core.recipe import load_recipe
     from styletalker_core.sample.outputs import check_output_file
 
@@ -105,7 +105,7 @@ def read_evaluation_manifest(path: str):  # noqa: ANN201 - list[styletalker_core
 def run(args: argparse.Namespace) -> int:
     from styletalker_core.errors import StyleTalkerError
     from styletalker_core.evaluate import ClipCache, build_metrics, evaluate_items, load_job, metric_specs, pair_inputs
-    from styletalker_core.plugins import get_registries
+    from styletalker_core.plugin_host import get_registries
     from styletalker_core.recipe import load_recipe
     from styletalker_core.sample.outputs import check_output_file
 

@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from styletalker_core.io.table import format_table
-    from styletalker_core.plugins import get_registries
+    from styletalker_core.plugin_host import get_registries
 
     registries = get_registries()
     entries = list(registries[args.kind]) if args.kind else list(registries.entries())

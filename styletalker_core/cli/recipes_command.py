@@ -59,7 +59,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
     from styletalker_core.errors import RecipeError
     from styletalker_core.evaluate.judges import check_judge_separation
-    from styletalker_core.plugins import get_registries
+    from styletalker_core.plugin_host import get_registries
     from styletalker_core.recipe import find_recipe, load_recipe
 
     from styletalker_core.recipe.world import world_problems

@@ -72,7 +72,7 @@ def show_progress(args: argparse.Namespace) -> bool:
 
 
 def load_sampler(args: argparse.Namespace):  # noqa: ANN201 - styletalker_core.sample.Sampler
-    from styletalker_core.plugins import get_registries
+    from styletalker_core.plugin_host import get_registries
     from styletalker_core.sample import Sampler
     from styletalker_core.sample.shipped import require_default_model
 

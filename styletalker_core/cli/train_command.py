@@ -50,7 +50,7 @@ def check_inputs(recipe, resume: str | None) -> None:  # noqa: ANN001 - a stylet
 
 
 def run(args: argparse.Namespace) -> int:
-    from styletalker_core.plugins import get_registries
+    from styletalker_core.plugin_host import get_registries
     from styletalker_core.recipe import load_recipe
     from styletalker_core.train import train_recipe
 

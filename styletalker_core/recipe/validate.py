@@ -315,7 +315,7 @@ def unstructure(recipe: Recipe) -> dict[str, Any]:
 def load_recipe(reference: str | Path, overrides: list[str] | tuple[str, ...] = (), registries: Registries | None = None) -> Recipe:
     """Read, merge ``extends``, apply ``--set`` overrides, validate and structure a recipe."""
     if registries is None:
-        from styletalker_core.plugins import get_registries
+        from styletalker_core.plugin_host import get_registries
 
         registries = get_registries()
     path = find_recipe(reference)

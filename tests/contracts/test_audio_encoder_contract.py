@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from styletalker_core.interfaces import AudioEncoder
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_core.registry import ComponentSpec, build_component
 
 ENCODERS = list(get_registries()["audio_encoder"])

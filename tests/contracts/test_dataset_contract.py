@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from styletalker_core.data.shards import Clip, ShardWriter
 from styletalker_core.interfaces import ClipDataset
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_core.registry import ComponentSpec, build_component
 
 DATASETS = list(get_registries()["dataset"])

@@ -8,7 +8,7 @@ import torch
 
 from styletalker_core.checkpoint import load_checkpoint, save_checkpoint
 from styletalker_core.interfaces import Generator
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_core.registry import ComponentSpec, build_component
 
 GENERATORS = list(get_registries()["generator"])

@@ -11,7 +11,7 @@ import torch
 from conftest import TinyGenerator
 from styletalker_core.checkpoint import load_checkpoint, save_checkpoint
 from styletalker_core.interfaces.image_encoder import ImageEncoder, OutOfDomainWarning, psnr
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_core.registry import ComponentSpec, build_component
 
 

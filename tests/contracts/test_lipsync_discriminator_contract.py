@@ -7,7 +7,7 @@ import torch
 
 from styletalker_core.checkpoint import load_checkpoint, save_checkpoint
 from styletalker_core.interfaces import LipSyncDiscriminator
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_core.registry import ComponentSpec, build_component
 
 ENTRIES = list(get_registries()["lipsync_discriminator"])

@@ -10,7 +10,7 @@ import math
 import pytest
 
 from styletalker_core.interfaces import MetricLogger
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_core.registry import ComponentSpec, build_component
 
 LOGGERS = list(get_registries()["logger"])

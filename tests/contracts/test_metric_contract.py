@@ -29,7 +29,7 @@ from skimage.transform import rotate
 from styletalker_core.checkpoint import save_checkpoint
 from styletalker_core.data.synthetic import IDENTITY_DIM
 from styletalker_core.interfaces.metric import EvalItem, Metric
-from styletalker_core.plugins import get_registries
+from styletalker_core.plugin_host import get_registries
 from styletalker_core.registry import ComponentSpec, build_component
 from styletalker_core.registry.registry import Entry
 

@@ -10,7 +10,7 @@ import sys
 import pluggy
 
 from styletalker_core.errors import StyleTalkerError
-from styletalker_core.plugins import hookspecs
+from styletalker_core.plugin_host import hookspecs
 from styletalker_core.registry.registry import Origin, Registrar, Registries
 
 ENTRY_POINT_GROUP = "styletalker.plugins"

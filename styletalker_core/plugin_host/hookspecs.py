@@ -3,7 +3,7 @@
 A plugin is a module (or object) exposed as an entry point in the group
 ``styletalker.plugins``. It implements hooks with the :data:`hookimpl` marker::
 
-    from styletalker_core.plugins import hookimpl
+    from styletalker_core.plugin_host import hookimpl
 
     @hookimpl
     def styletalker_register(registrar):
