@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+def one_line(message: str) -> str:
+    """``message`` with its lines joined, so an error is always printed on one line."""
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
 class StyleTalkerError(Exception):
     """A problem with the user's input: a file, a recipe, a name or an option.
 

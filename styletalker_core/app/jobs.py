@@ -121,7 +121,7 @@ class JobFolder:
 
     def message(self, error: BaseException) -> str:
         """The error's one line, with the job folder left out of file names (as the CLI prints it)."""
-        from styletalker_core.cli.main import one_line
+        from styletalker_core.errors import one_line
 
         text = one_line(str(error)).replace(f"{self.path}/", "").replace(str(self.path), ".")
         return f"styletalker: error: {text}"

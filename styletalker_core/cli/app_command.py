@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from styletalker_core.app.jobs import AppConfig
     from styletalker_core.app.server import default_work_dir, serve
     from styletalker_core.errors import StyleTalkerError
-    from styletalker_core.train.runtime import parse_device
+    from styletalker_core.devices import parse_device
 
     parse_device(args.device)
     if not 0 < args.port < 65536:

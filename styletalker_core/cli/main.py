@@ -14,7 +14,7 @@ import sys
 import warnings
 
 from styletalker_core import __version__
-from styletalker_core.errors import StyleTalkerError
+from styletalker_core.errors import StyleTalkerError, one_line
 from styletalker_core.signals import Terminated, terminate_like_interrupt
 
 COMMAND_MODULES = (
@@ -53,11 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
     return parser
-
-
-def one_line(message: str) -> str:
-    """``message`` with its lines joined, so an error is always printed on one line."""
-    return " ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 def show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001

@@ -82,7 +82,7 @@ def load_sampler(args: argparse.Namespace):  # noqa: ANN201 - styletalker_core.s
 
 def run(args: argparse.Namespace) -> int:
     from styletalker_core.errors import StyleTalkerError
-    from styletalker_core.train.runtime import parse_device
+    from styletalker_core.devices import parse_device
 
     parse_device(args.device)  # before anything is read: a machine without that device fails at once
     single = [name for name in ("image", "audio", "out", "motion") if getattr(args, name)]

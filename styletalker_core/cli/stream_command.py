@@ -357,7 +357,7 @@ def run(args: argparse.Namespace) -> int:
     from styletalker_core.sample import InputError, SampleSettings, with_overrides
     from styletalker_core.sample.faces import check_motion_name
     from styletalker_core.sample.stream import StreamError, open_session
-    from styletalker_core.train.runtime import parse_device
+    from styletalker_core.devices import parse_device
 
     parse_device(args.device)
     if not args.chunk_ms > 0:
