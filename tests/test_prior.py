@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from styletalker_core.errors import RegistryError
 from styletalker_core.plugin_host import get_registries
 from styletalker_core.registry import ComponentSpec, build_component
 from styletalker_motion.backbones import build_backbone
@@ -167,3 +168,33 @@ def test_a_flow_lets_the_prior_fit_a_bimodal_motion_a_gaussian_cannot():
     best_gaussian = 0.5 * math.log(2 * math.pi * math.e * (4 + 0.09))  # NLL of the moment-matched normal
     assert gaussian > best_gaussian - 0.05
     assert flow < gaussian - 0.5
+
+
+def test_the_flow_comes_from_the_registries_the_prior_is_built_from():
+    """No global lookup: registries holding their own 'spline' (and 'affine_coupling', the default)
+    give the prior those flows, in a recipe table and as the parameter's default."""
+    from conftest import TEST_ORIGIN, TinyAffineFlow
+    from styletalker_core.registry import Registries
+    from styletalker_motion.prior import AutoregressivePrior
+
+    registries = Registries()
+    registries["prior"].register("autoregressive", AutoregressivePrior, TEST_ORIGIN)
+    for name in ("spline", "affine_coupling"):
+        registries["flow"].register(name, TinyAffineFlow, TEST_ORIGIN)
+    options = {"z_dim": 2, "hidden": 6, "audio_hidden": 4}
+    named = build_component(registries, "prior", ComponentSpec("autoregressive", {**options, "flow": {"name": "spline"}}),
+                            feature_dim=3)
+    default = build_component(registries, "prior", ComponentSpec("autoregressive", options), feature_dim=3)
+    for prior in (named, default):
+        assert type(prior.flow) is TinyAffineFlow
+        assert (prior.flow.dim, prior.flow.context_dim) == (2, 6)  # wired by the prior
+        z, _ = prior.sample(torch.randn(1, 4, 3))
+        assert z.shape == (1, 4, 2) and prior.log_prob(z, torch.randn(1, 4, 3)).shape == (1, 4)
+    # what a checkpoint records: the recipe's nested table as written; the default is not recorded
+    assert named.component_spec.options["flow"] == ComponentSpec("spline")
+    assert "flow" not in default.component_spec.options
+    # registries without that flow: the prior cannot fall back on the installed plugins
+    bare = Registries()
+    bare["prior"].register("autoregressive", AutoregressivePrior, TEST_ORIGIN)
+    with pytest.raises(RegistryError, match="unknown flow 'affine_coupling': no flow is registered"):
+        build_component(bare, "prior", ComponentSpec("autoregressive", options), feature_dim=3)

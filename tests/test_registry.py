@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import pytest
 import torch
 from torch import nn
 
 from conftest import TEST_ORIGIN, TinyGenerator
 from styletalker_core.errors import RegistryError
-from styletalker_core.registry import KINDS, ComponentSpec, Origin, Registries, build_component, closest_names
+from styletalker_core.registry import KINDS, ComponentOf, ComponentSpec, Origin, Registries, build_component, closest_names
 
 
 def test_every_kind_has_a_registry_of_that_kind():
@@ -171,3 +173,25 @@ def test_component_spec_table_round_trip():
     assert spec.name == "tiny_prior" and spec.weights == "p.safetensors"
     assert spec.options == {"z_dim": 3, "flow": {"name": "tiny_affine"}}
     assert spec.to_table() == table
+
+
+def test_nested_specs_reach_the_factory_bound_to_the_registries_and_the_recipe_path(registries):
+    seen = {}
+
+    class Recording(TinyGenerator):
+        def __init__(self, flow: Annotated[ComponentSpec, ComponentOf("flow")] = ComponentSpec("tiny_affine"),
+                     resolution: int = 4) -> None:
+            super().__init__(resolution=resolution)
+            seen["flow"] = flow
+            self.flow = flow.build(dim=2, context_dim=3)
+
+    registries["generator"].register("recording", Recording, TEST_ORIGIN)
+    build_component(registries, "generator", ComponentSpec("recording", {"flow": {"name": "tiny_affine", "hidden": 5}}),
+                    recipe_path="model.generator")
+    bound = seen["flow"]
+    assert bound == ComponentSpec("tiny_affine", {"hidden": 5}, kind="flow")
+    assert bound.registries is registries and bound.path == "model.generator.flow"
+    build_component(registries, "generator", ComponentSpec("recording"))  # the default: bound, no recipe path
+    assert seen["flow"].registries is registries and seen["flow"].path is None
+    with pytest.raises(RegistryError, match="'tiny_affine' is not bound to registries; build the component"):
+        Recording()

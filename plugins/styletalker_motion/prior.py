@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from styletalker_core.interfaces import Prior
-from styletalker_core.registry import ComponentOf, ComponentSpec, build_component
+from styletalker_core.registry import ComponentOf, ComponentSpec
 from styletalker_motion.audio_window import AudioWindow
 from styletalker_motion.backbones import build_backbone
 
@@ -56,13 +56,12 @@ class AutoregressivePrior(Prior):
         flow: Annotated[ComponentSpec, ComponentOf("flow")] = ComponentSpec("affine_coupling"),
     ) -> None:
         super().__init__()
-        from styletalker_core.plugin_host import get_registries
-
         self.z_dim, self.feature_dim, self.lookahead = z_dim, feature_dim, lookahead
         self.audio = AudioWindow(feature_dim, audio_hidden, audio_history, lookahead)
         self.backbone = build_backbone(backbone, z_dim + audio_hidden, hidden, layers, heads, window)
         self.base = nn.Linear(hidden, 2 * z_dim)
-        self.flow = build_component(get_registries(), "flow", flow, dim=z_dim, context_dim=hidden)
+        # built from the registries this prior is built from (build_component binds the spec)
+        self.flow = flow.build(dim=z_dim, context_dim=hidden)
 
     def _gaussian(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, raw = self.base(hidden).chunk(2, dim=-1)

@@ -1,6 +1,6 @@
 """Converter ``nvlabs-stylegan3``: NVlabs StyleGAN3 network pickles (configs T and R) ->
 stylegan3 generator; the pickle's discriminator (a StyleGAN2 one) goes through the
-registered ``nvlabs-stylegan2`` converter.
+``nvlabs-stylegan2`` converter (a nested component: option ``discriminator``).
 
 Options come from the recorded ``_init_kwargs`` of G_ema; our parameter and buffer names
 equal NVlabs' below ``mapping_network.`` and ``synthesis_network.`` (the designed filters
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from styletalker_core.checkpoint.convert import ConversionError, KeyTable, Rename
 from styletalker_core.checkpoint.nvlabs_pickle import (
@@ -24,7 +24,9 @@ from styletalker_core.checkpoint.nvlabs_pickle import (
     not_converted,
     pick_generator,
 )
+from styletalker_core.errors import RegistryError
 from styletalker_core.interfaces import ComponentSource, Converter
+from styletalker_core.registry import ComponentOf, ComponentSpec
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +104,14 @@ class NvlabsStyleGAN3Converter(Converter):
 
     description = "NVlabs StyleGAN3 .pkl (configs T and R): G_ema and D"
 
+    def __init__(
+        self,
+        discriminator: Annotated[ComponentSpec, ComponentOf("converter")] = ComponentSpec("nvlabs-stylegan2"),
+    ) -> None:
+        # The pickle's D is a StyleGAN2 discriminator: the converter that reads those reads it,
+        # built (when needed) from the registries this converter was built from.
+        self.discriminator = discriminator
+
     def detect(self, path: Path) -> bool:
         return looks_like_nvlabs_pickle(path, b"SynthesisInput")
 
@@ -119,11 +129,10 @@ class NvlabsStyleGAN3Converter(Converter):
             notes={"network": name, "not_converted": not_converted(data, used)},
         )]
         if "D" in used:
-            from styletalker_core.plugin_host import get_registries
-
-            registry = get_registries()["converter"]
-            if "nvlabs-stylegan2" in registry:
-                sources.append(registry.build("nvlabs-stylegan2").discriminator_source(data["D"], path))
+            try:
+                converter = self.discriminator.build()
+            except RegistryError as error:  # that converter is not installed (or this one was built by hand)
+                logger.warning("%s: the discriminator is skipped: %s", path, error)
             else:
-                logger.warning("%s: the discriminator needs the nvlabs-stylegan2 converter; skipped", path)
+                sources.append(converter.discriminator_source(data["D"], path))
         return sources

@@ -144,10 +144,11 @@ def find_converter(path: Path, registries: Registries, format_name: str | None =
     """The converter named ``format_name``, or the one registered converter that detects ``path``."""
     registry = registries["converter"]
     if format_name is not None:
-        return format_name, registry.build(format_name)
+        return format_name, build_component(registries, "converter", ComponentSpec(format_name))
     matches = []
     for entry in registry:
-        converter = registry.build(entry.name)
+        # through build_component: a converter's nested converters are built from these registries
+        converter = build_component(registries, "converter", ComponentSpec(entry.name))
         if converter.detect(path):
             matches.append((entry.name, converter))
     if len(matches) == 1:
@@ -161,15 +162,12 @@ def find_converter(path: Path, registries: Registries, format_name: str | None =
 
 def read_components(
     path: str | Path,
+    registries: Registries,
     format_name: str | None = None,
-    registries: Registries | None = None,
     roles: Sequence[str] | None = None,
 ) -> dict[str, torch.nn.Module]:
-    """Convert ``path`` in memory: role -> built module with the converted weights loaded."""
-    if registries is None:
-        from styletalker_core.plugin_host import get_registries
-
-        registries = get_registries()
+    """Convert ``path`` in memory: role -> built module with the converted weights loaded; every
+    converter and component is built from ``registries``."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
@@ -213,8 +211,15 @@ def convert_checkpoint(
     ``format_name`` picks the converter (default: the one that recognises the file);
     ``roles`` keeps only some components (for example ["generator"]); ``dtype`` stores
     floating-point weights in another precision. Returns the written path.
+
+    ``registries`` builds the converters and components; None (a convenience for scripts, this
+    being the documented entry point) means the installed plugins' registries.
     """
-    modules = read_components(source, format_name, registries, roles)
+    if registries is None:
+        from styletalker_core.plugin_host import get_registries
+
+        registries = get_registries()
+    modules = read_components(source, registries, format_name, roles)
     notes = {role: getattr(module, "conversion_notes", {}) for role, module in modules.items()}
     extra = {"converted_from": Path(source).name, "conversion": notes}
     path = save_checkpoint(destination, modules, extra=extra, dtype=dtype)

@@ -212,7 +212,12 @@ def load_checkpoint(
     roles: list[str] | None = None,
     map_location: str | torch.device = "cpu",
 ) -> Checkpoint:
-    """Rebuild the components recorded in ``path`` (all, or only ``roles``) and load their weights."""
+    """Rebuild the components recorded in ``path`` (all, or only ``roles``) and load their weights.
+
+    Every component, nested ones included, is built from ``registries``. None is the convenience
+    of this documented entry point for scripts (``load_checkpoint(path)["generator"]``): the
+    installed plugins' registries. Code that was given registries passes them on.
+    """
     if registries is None:
         from styletalker_core.plugin_host import get_registries
 

@@ -48,13 +48,14 @@ def run(args: argparse.Namespace) -> int:
     from styletalker_core.checkpoint import read_metadata
     from styletalker_core.checkpoint.convert import convert_checkpoint
     from styletalker_core.errors import CheckpointError
+    from styletalker_core.plugin_host import get_registries
     from styletalker_core.sample.outputs import check_output_file
 
     if not str(args.destination).endswith(".safetensors"):
         raise CheckpointError(f"{args.destination}: the destination must end in .safetensors")
     check_output_file(args.destination, "destination")
     path = convert_checkpoint(
-        args.source, args.destination, format_name=args.format_name, roles=args.roles,
+        args.source, args.destination, format_name=args.format_name, registries=get_registries(), roles=args.roles,
         dtype=torch.float16 if args.half else None,
     )
     document = read_metadata(path)

@@ -94,6 +94,7 @@ def run_encode(args: argparse.Namespace) -> int:
     from styletalker_core.checkpoint import load_checkpoint
     from styletalker_core.data.latent_cache import encode_dataset
     from styletalker_core.errors import StyleTalkerError
+    from styletalker_core.plugin_host import get_registries
     from styletalker_core.devices import parse_device
 
     if args.batch_size < 1:
@@ -101,7 +102,7 @@ def run_encode(args: argparse.Namespace) -> int:
     device = parse_device(args.device)
     check_dataset(args.dataset)
     if args.checkpoint:
-        encoder = load_checkpoint(args.checkpoint, roles=["image_encoder"])["image_encoder"]
+        encoder = load_checkpoint(args.checkpoint, get_registries(), roles=["image_encoder"])["image_encoder"]
         source, default_cache = str(args.checkpoint), Path(args.checkpoint).name.removesuffix(".safetensors")
     else:
         encoder, source, default_cache = _encoder_from_recipe(args.recipe, args.overrides)

@@ -47,10 +47,11 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from styletalker_core.plugin_host import get_registries
     from styletalker_core.recipe import load_recipe, unstructure
     from styletalker_core.recipe.toml_writer import dumps
 
-    print(dumps(unstructure(load_recipe(args.recipes, args.overrides))), end="")
+    print(dumps(unstructure(load_recipe(args.recipes, args.overrides, get_registries()))), end="")
     return 0
 
 

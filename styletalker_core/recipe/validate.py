@@ -313,7 +313,12 @@ def unstructure(recipe: Recipe) -> dict[str, Any]:
 
 
 def load_recipe(reference: str | Path, overrides: list[str] | tuple[str, ...] = (), registries: Registries | None = None) -> Recipe:
-    """Read, merge ``extends``, apply ``--set`` overrides, validate and structure a recipe."""
+    """Read, merge ``extends``, apply ``--set`` overrides, validate and structure a recipe.
+
+    ``registries`` are the components the recipe is checked against. None is the convenience of
+    this entry point for scripts (``load_recipe("synthetic_64")``): the installed plugins'
+    registries. Code that was given registries passes them on.
+    """
     if registries is None:
         from styletalker_core.plugin_host import get_registries
 

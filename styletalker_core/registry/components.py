@@ -18,9 +18,11 @@ RESERVED_KEYS = ("name", "kind", "weights")
 class ComponentOf:
     """Marks a constructor parameter as a nested component of ``kind``.
 
-    A factory declares ``flow: Annotated[ComponentSpec, ComponentOf("flow")]`` and receives a
-    ComponentSpec, which it builds itself with :func:`build_component` (usually adding options
-    only it knows, such as dimensions).
+    A factory declares ``flow: Annotated[ComponentSpec, ComponentOf("flow")]``. When the factory
+    is built by :func:`build_component`, it receives that spec (the recipe's table, else the
+    parameter's default) bound to the registries the factory itself is built from, and builds it
+    with ``flow.build(**wired)``, adding options only it knows (dimensions). No plugin reaches for a
+    global registry.
     """
 
     kind: str
@@ -40,6 +42,20 @@ class ComponentSpec:
     options: dict[str, Any] = attrs.field(factory=dict)
     weights: str | None = None
     kind: str | None = None
+    # Set by build_component on the nested specs it hands to a factory (never compared, never
+    # written): the registries to build from and the recipe path errors are reported at.
+    registries: Registries | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+    path: str | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+
+    def build(self, **wired: Any) -> Any:
+        """Build this nested spec from the registries it is bound to, with ``wired`` options added
+        (see :func:`build_component`). Only specs handed to a factory by build_component are bound."""
+        if self.registries is None or self.kind is None:
+            raise RegistryError(
+                f"component spec {self.name!r} is not bound to registries; build the component that "
+                "takes it with styletalker_core.registry.build_component"
+            )
+        return build_component(self.registries, self.kind, self, recipe_path=self.path, **wired)
 
     @classmethod
     def from_table(cls, table: dict[str, Any]) -> ComponentSpec:
@@ -97,15 +113,24 @@ def _as_spec(value: Any) -> ComponentSpec:
     raise RegistryError(f"expected a component table with a 'name', got {value!r}")
 
 
-def build_component(registries: Registries, kind: str, spec: ComponentSpec, **wired: Any) -> Any:
+def _join(path: str | None, key: str) -> str | None:
+    return f"{path}.{key}" if path else None
+
+
+def build_component(
+    registries: Registries, kind: str, spec: ComponentSpec, recipe_path: str | None = None, **wired: Any
+) -> Any:
     """Build ``spec`` as a ``kind`` component.
 
     ``wired`` are options the assembling code derives from other components (dimensions,
     sizes). A recipe option that repeats a wired option with a different value is an error.
-    Nested component options are turned into ComponentSpec objects. The resolved spec
-    (all options, wired ones included) is attached as ``component_spec`` so checkpoints can
-    rebuild the component exactly.
+    Nested component options (parameters annotated with :class:`ComponentOf`) reach the factory
+    as ComponentSpec objects bound to ``registries`` (and to their recipe path below
+    ``recipe_path``, e.g. ``model.prior.flow``), which it builds with ``spec.build(**wired)``.
+    The resolved spec (all options, wired ones included; nested ones unbound, as written) is
+    attached as ``component_spec`` so checkpoints can rebuild the component exactly.
     """
+    recipe_path = recipe_path or spec.path
     entry = registries[kind].get(spec.name)
     parameters = parameter_annotations(entry)
     options = dict(spec.options)
@@ -117,11 +142,20 @@ def build_component(registries: Registries, kind: str, spec: ComponentSpec, **wi
             )
         if key in parameters or accepts_any_keyword(entry):
             options[key] = value
-    for key, value in list(options.items()):
-        parameter = parameters.get(key)
-        if parameter is not None and nested_kind(parameter.annotation) is not None:
-            options[key] = _as_spec(value)
-    instance = registries[kind].build(spec.name, **options)
+    given = dict(options)
+    for key, parameter in parameters.items():
+        nested = nested_kind(parameter.annotation)
+        if nested is None:
+            continue
+        if key in options:
+            options[key] = _as_spec(options[key])
+            unbound = options[key]
+        elif isinstance(parameter.default, ComponentSpec):
+            unbound = parameter.default  # the default is built too, from the same registries
+        else:
+            continue
+        given[key] = attrs.evolve(unbound, kind=nested, registries=registries, path=_join(recipe_path, key))
+    instance = registries[kind].build(spec.name, **given)
     resolved = ComponentSpec(name=spec.name, options=options, weights=spec.weights, kind=kind)
     try:
         object.__setattr__(instance, "component_spec", resolved)
