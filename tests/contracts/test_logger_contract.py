@@ -1,5 +1,5 @@
-"""Contract of the ``logger`` kind, run for every registered logger, plus the specific
-behaviour of the built-in JSON-lines and TensorBoard loggers."""
+"""The contract of the ``logger`` kind (styletalker_core.testing), run on every registered logger,
+plus the specific behaviour of the built-in JSON-lines and TensorBoard loggers."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import pytest
 from styletalker_core.interfaces import MetricLogger
 from styletalker_core.plugin_host import get_registries
 from styletalker_core.registry import ComponentSpec, build_component
-
-LOGGERS = list(get_registries()["logger"])
+from styletalker_core.testing import factories_of_kind, parametrize_with_contracts
 
 
 def build(name: str) -> MetricLogger:
@@ -22,27 +21,12 @@ def build(name: str) -> MetricLogger:
 
 
 def test_builtin_loggers_are_registered():
-    assert {"jsonl", "tensorboard"} <= {entry.name for entry in LOGGERS}
+    assert {"jsonl", "tensorboard"} <= {factory.name for factory in factories_of_kind("logger")}
 
 
-@pytest.mark.parametrize("entry", LOGGERS, ids=[entry.name for entry in LOGGERS])
-def test_logger_contract(entry, tmp_path):
-    logger = build(entry.name)
-    assert isinstance(logger, MetricLogger)
-    assert logger.component_spec.kind == "logger" and logger.component_spec.name == entry.name
-    run_dir = tmp_path / "run"
-    logger.open(run_dir)
-    for step in range(3):
-        logger.log("fit", step, {"loss": 1.0 / (step + 1), "lr": 1e-3})
-    logger.log("fit", 3, {"loss": math.nan})
-    logger.close()
-    logger.close()  # closing twice is harmless
-    # resuming into the same folder works
-    logger.open(run_dir)
-    logger.log("fit", 4, {"loss": 0.1})
-    logger.close()
-    # a logger writes only inside its run folder
-    assert [path.name for path in tmp_path.iterdir()] in (["run"], [])
+@parametrize_with_contracts("logger")
+def test_logger_contract(component, contract):
+    contract(component)
 
 
 def test_jsonl_writes_one_parseable_line_per_call(tmp_path):
