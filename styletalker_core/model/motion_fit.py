@@ -32,3 +32,21 @@ def fit_motion(z: torch.Tensor, num_frames: int) -> torch.Tensor:
     position = torch.arange(num_frames, device=z.device) % period
     index = torch.where(position < length, position, period - position)
     return z.index_select(-2, index)
+
+
+def fit_motion_span(z: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """Frames [start, stop) of ``fit_motion(z, n)`` for any n >= stop: z [..., T, z] -> [..., stop - start, z],
+    without building the frames before ``start``."""
+    length = z.shape[-2]
+    if length == 0:
+        raise ValueError("the motion source has no frames")
+    if stop <= length:
+        return z[..., start:stop, :]
+    index = torch.arange(start, stop, device=z.device)
+    if length == 1:
+        index = torch.zeros_like(index)
+    else:
+        period = 2 * (length - 1)
+        position = index % period
+        index = torch.where(position < length, position, period - position)
+    return z.index_select(-2, index)

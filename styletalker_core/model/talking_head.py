@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import attrs
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -14,7 +15,8 @@ from torch import nn
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.interfaces import AudioEncoder, Generator, ImageEncoder, LipMapper, MotionVAE, Prior
 from styletalker_core.model.latents import compose, reparameterize
-from styletalker_core.model.motion_fit import MotionFit, fit_motion, output_frames
+from styletalker_core.model.motion_fit import MotionFit, fit_motion_span, output_frames
+from styletalker_core.model.wave_window import WaveWindow
 from styletalker_core.registry import Registries
 
 ROLES = ("generator", "image_encoder", "audio_encoder", "lip_mapper", "motion_vae", "prior")
@@ -203,21 +205,24 @@ class TalkingHead(nn.Module):
         return TrainingLatents(compose(w_id, dw_lip, dw_mot), dw_lip, dw_mot, z, mean, log_var, features, future)
 
     # -- generation ----------------------------------------------------------------------
-    def _features(self, wave: torch.Tensor, total: int, low: int, high: int) -> torch.Tensor:
+    def _features(self, wave: WaveWindow, total: int, low: int, high: int) -> torch.Tensor:
         """Features of frames [low, high) of a wave fitted to ``total`` frames, computed from that span
         plus the encoder's receptive field on each side (so they equal a one-pass computation)."""
         spf = self.samples_per_frame
-        reach = self.audio_encoder.context_frames
-        margin = UNBOUNDED_AUDIO_CONTEXT if reach is None else reach
+        margin = self._audio_margin()
         first, last = max(0, low - margin), min(total, high + margin)
-        features = self.audio_encoder.features(wave[:, first * spf: last * spf], last - first)
+        features = self.audio_encoder.features(wave.span(first * spf, last * spf), last - first)
         return features[:, low - first: high - first]
+
+    def _audio_margin(self) -> int:
+        reach = self.audio_encoder.context_frames
+        return UNBOUNDED_AUDIO_CONTEXT if reach is None else reach
 
     @torch.no_grad()
     def stream_latents(
         self,
         w_id: torch.Tensor,
-        audio: torch.Tensor,
+        audio: torch.Tensor | Iterable[torch.Tensor | np.ndarray],
         *,
         motion: torch.Tensor | None = None,
         motion_fit: MotionFit = "loop",
@@ -230,40 +235,57 @@ class TalkingHead(nn.Module):
     ) -> Iterator[torch.Tensor]:
         """Yields W+ latents chunk by chunk: [n, <= chunk_frames, l, w], n = num_samples.
 
-        w_id [1, l, w]; audio [s] at 16 kHz. ``motion`` z [T, z] (from :meth:`encode_motion`):
-        motion-controllable mode; None: audio-driven (z drawn from the prior, ``num_samples``
-        independent draws, reproducible with ``generator``). The chunks concatenated equal one
-        pass over the whole audio when the audio encoder's receptive field is bounded.
+        w_id [1, l, w]; audio [s] at 16 kHz, or an iterable of consecutive chunks [n] of it (a
+        long recording read as it goes: only the chunks the current frames need are held).
+        ``motion`` z [T, z] (from :meth:`encode_motion`): motion-controllable mode; None:
+        audio-driven (z drawn from the prior, ``num_samples`` independent draws, reproducible
+        with ``generator``). The chunks concatenated equal one pass over the whole audio when
+        the audio encoder's receptive field is bounded, and do not depend on how the audio is
+        cut into chunks.
         """
         if chunk_frames < 1:
             raise StyleTalkerError(f"chunk_frames must be >= 1, got {chunk_frames}")
         if motion is not None and num_samples != 1:
             raise StyleTalkerError("several samples need audio-driven mode; drop the motion source or use num_samples = 1")
-        wave = audio.reshape(1, -1).to(self.device)
-        audio_total = self.audio_frames(wave.shape[1])
-        total = self.num_frames(wave.shape[1], None if motion is None else len(motion), motion_fit)
-        wave = self.audio_encoder.fit_wave(wave, audio_total)
+        if motion is not None:
+            output_frames(0, len(motion), motion_fit)  # refuses an unknown fit mode
+            if len(motion) == 0:
+                raise ValueError("the motion source has no frames")
+        chunks = [audio.reshape(-1)] if isinstance(audio, torch.Tensor) else audio
+        wave = WaveWindow(chunks, self.device)
+        spf, margin = self.samples_per_frame, self._audio_margin()
         w_id = w_id.to(self.device)
         k, ahead = self.lip_mapper.context_frames, self.prior.lookahead
-        z_all = None if motion is None else fit_motion(motion.to(self.device), total)
+        reach = max(k, ahead)
+        motion = None if motion is None else motion.to(self.device)
         state = None
-        for start in range(0, total, chunk_frames):
-            stop = min(start + chunk_frames, total)
-            low, high = max(0, start - k), min(audio_total, stop + max(k, ahead))
+        start = 0
+        while True:
+            # enough audio for this chunk's features (or all of it): every length below is then known
+            wave.fill((start + chunk_frames + reach + margin) * spf)
+            audio_total = self.audio_frames(wave.received) if wave.ended else start + chunk_frames + reach + margin
+            stop = min(start + chunk_frames, audio_total)
+            if motion is not None and motion_fit == "trim":
+                stop = min(stop, len(motion))
+            if stop <= start:
+                break
+            low, high = max(0, start - k), min(audio_total, stop + reach)
             features = self._features(wave, audio_total, low, high)
             lip_high = min(stop + k, audio_total) - low
             dw_lip = self.lip_mapper(features[:, :lip_high], w_id)[:, start - low: stop - low]
             dw_mot = None
             if not still:
-                if z_all is None:
+                if motion is None:
                     own = features[:, start - low: stop - low].expand(num_samples, -1, -1)
                     future = features[:, stop - low: stop - low + ahead].expand(num_samples, -1, -1)
                     z, state = self.prior.sample(own, temperature, state, generator, future=future)
                 else:
-                    z = z_all[None, start:stop]
+                    z = fit_motion_span(motion, start, stop)[None]
                 dw_mot = self.motion_vae.decode(z, w_id.expand(z.shape[0], -1, -1))
             ws = compose(w_id, dw_lip, dw_mot, pose_scale)
             yield ws.expand(num_samples, -1, -1, -1) if ws.shape[0] != num_samples else ws
+            wave.drop_before(max(0, stop - k - margin) * spf)  # the next chunk reads from there on
+            start = stop
 
     @torch.no_grad()
     def render(self, ws: torch.Tensor, batch_size: int = 16) -> torch.Tensor:

@@ -1,11 +1,15 @@
 """The sampling engine: a model file, a reference face, speech (and a motion video) -> mp4 files.
 
-Following one job: the audio is read as 16 kHz mono; the reference is aligned (or resized),
-encoded, and checked for being in the model's domain; a motion video, when given, is read
-at 25 fps, aligned and encoded to motion codes; then :meth:`TalkingHead.stream_latents`
-yields W+ latents chunk by chunk, the generator renders each chunk in batches, and every
-chunk goes straight into the streaming mp4 writers with the audio under it. Only one chunk
-of frames is held at a time, so memory does not grow with the length of the audio.
+Following one job: the first chunk of the audio is read (a :class:`SpeechReader`: 16 kHz
+mono, decoded as generation needs it); the reference is aligned (or resized), encoded, and
+checked for being in the model's domain; a motion video, when given, is read at 25 fps,
+aligned and encoded to motion codes; then :meth:`TalkingHead.stream_latents` pulls the
+speech chunk by chunk and yields W+ latents chunk by chunk, the generator renders each
+chunk in batches, and every chunk goes straight into the streaming mp4 writers with the
+audio under it. Only one chunk of speech, features and frames is held at a time, so memory
+does not grow with the length of the audio; the frames equal those of one pass over the
+whole recording. A bad sample found late in the file (NaN, a decoding error) stops the job
+with nothing written at the output path (the writers' temporaries are removed).
 """
 
 from __future__ import annotations
@@ -41,9 +45,9 @@ from styletalker_core.sample.faces import (
 from styletalker_core.sample.outputs import VideoSet, check_outputs, output_paths
 from styletalker_core.sample.paste_back import Backdrop
 from styletalker_core.sample.settings import SampleSettings, settings_from_recipe
+from styletalker_core.sample.speech import MIN_AUDIO_SECONDS, SpeechReader
 
 LOG = logging.getLogger(__name__)
-MIN_AUDIO_SECONDS = 0.2  # five video frames: the shortest window the lip-sync model reads
 STAGES = ("audio", "reference", "motion", "latents", "generator", "writing")
 
 
@@ -216,39 +220,56 @@ class Sampler:
     def run(self, job: SampleJob, overwrite: bool = False, progress: bool = False,
             stopwatch: Stopwatch | None = None) -> SampleResult:
         """Make the job's video(s); returns what was written. Nothing is written on failure."""
-        from tqdm import tqdm
-
         start = time.perf_counter()
         watch = stopwatch or Stopwatch()
         settings, head = job.settings, self.head
         check_job(job, overwrite)
         paths = output_paths(job.out, settings.num_samples)
-        with watch.time("audio"):
-            wave = self.read_speech(job.audio)
-        with watch.time("reference"):
-            reference = self.load_reference(job.image, settings.align, settings.reference_frame)
-            w_id, psnr, in_domain = self.check_reference(reference.face, job.image)
-        motion = None
-        if job.motion is not None:
-            with watch.time("motion"):
-                motion = self.encode_motion_video(job.motion, settings.align, settings.batch_size)
-        elif reference.picture is None and not settings.still and settings.num_samples == 1:
-            # a reference video drives the head motion and blinks, so the face fits each of its frames
-            with watch.time("motion"):
-                motion = self.encode_motion_video(job.image, settings.align, settings.batch_size, reference.track)
-        total = head.num_frames(len(wave), None if motion is None else len(motion), settings.motion_fit)
-        backdrop = self.backdrop(job.image, reference, settings, total) if settings.paste_back else None
+        with contextlib.closing(SpeechReader(job.audio, head.sample_rate)) as speech:
+            speech.open()  # a short recording or a damaged start fails before anything else is read
+            with watch.time("reference"):
+                reference = self.load_reference(job.image, settings.align, settings.reference_frame)
+                w_id, psnr, in_domain = self.check_reference(reference.face, job.image)
+            motion = None
+            if job.motion is not None:
+                with watch.time("motion"):
+                    motion = self.encode_motion_video(job.motion, settings.align, settings.batch_size)
+            elif reference.picture is None and not settings.still and settings.num_samples == 1:
+                # a reference video drives the head motion and blinks, so the face fits each of its frames
+                with watch.time("motion"):
+                    motion = self.encode_motion_video(job.image, settings.align, settings.batch_size, reference.track)
+            backdrop = self.backdrop(job.image, reference) if settings.paste_back else None
+            try:
+                written = self._write_videos(paths, settings, w_id, motion, speech, backdrop, watch,
+                                             progress, job.out.name)
+            finally:
+                if backdrop is not None:
+                    backdrop.close()
+        return SampleResult(paths, written, time.perf_counter() - start, dict(watch.seconds), psnr, in_domain)
+
+    def _write_videos(self, paths: list[Path], settings: SampleSettings, w_id: torch.Tensor,
+                      motion: torch.Tensor | None, speech: SpeechReader, backdrop: Backdrop | None,
+                      watch: Stopwatch, progress: bool, name: str) -> int:
+        """Generate and write every chunk (the speech read as the chunks need it); returns the frames per file."""
+        from tqdm import tqdm
+
+        head = self.head
         generator = torch.Generator(device=head.device).manual_seed(settings.seed)
         latents = head.stream_latents(
-            w_id, torch.from_numpy(wave), motion=motion, motion_fit=settings.motion_fit,
+            w_id, speech.chunks(), motion=motion, motion_fit=settings.motion_fit,
             temperature=settings.temperature, num_samples=settings.num_samples, generator=generator,
             pose_scale=settings.pose_scale, still=settings.still, chunk_frames=settings.chunk_frames,
         )
-        bar = tqdm(total=total, unit="frame", desc=job.out.name, disable=not progress, dynamic_ncols=True, leave=False)
+        estimate = speech.estimated_samples()  # the container's length: for the progress bar only
+        total = None if estimate is None else head.num_frames(estimate, None if motion is None else len(motion),
+                                                              settings.motion_fit)
+        spf = head.samples_per_frame
+        decoded_before = speech.seconds
+        bar = tqdm(total=total, unit="frame", desc=name, disable=not progress, dynamic_ncols=True, leave=False)
         try:
             with VideoSet(paths, head.fps, head.sample_rate, settings.crf, settings.preset) as videos:
                 while True:
-                    with watch.time("latents"):
+                    with watch.time("latents"):  # decoding the speech these latents need happens in here
                         ws = next(latents, None)
                     if ws is None:
                         break
@@ -257,27 +278,30 @@ class Sampler:
                     with watch.time("writing"):
                         faces = to_uint8(frames)
                         if backdrop is None:
-                            videos.write(faces, wave)
+                            videos.write(faces, speech.take(faces.shape[1] * spf))
                         else:  # full-size frames: a few at a time, so memory stays flat
                             for begin in range(0, faces.shape[1], settings.batch_size):
                                 part = faces[:, begin : begin + settings.batch_size]
-                                videos.write(backdrop.composite(part, videos.num_frames), wave)
+                                videos.write(backdrop.composite(part, videos.num_frames), speech.take(part.shape[1] * spf))
                     bar.update(ws.shape[1])
+                decoded_in_latents = speech.seconds - decoded_before
+                speech.drain()  # the part of the file past the last frame is checked too
                 written = videos.num_frames
         finally:
             bar.close()
-            if backdrop is not None:
-                backdrop.close()
-        return SampleResult(paths, written, time.perf_counter() - start, dict(watch.seconds), psnr, in_domain)
+        # report the decoding as the audio stage, not as part of the latents
+        watch.seconds["latents"] = max(0.0, watch.seconds.get("latents", 0.0) - decoded_in_latents)
+        watch.seconds["audio"] = watch.seconds.get("audio", 0.0) + speech.seconds
+        return written
 
-    def backdrop(self, path: Path, reference: Reference, settings: SampleSettings, total: int) -> Backdrop:
+    def backdrop(self, path: Path, reference: Reference) -> Backdrop:
         """What ``--paste-back`` composites into: the reference image, or every frame of the reference
         video (decoded once to a temporary memory-mapped file), with their crop transforms."""
         from styletalker_core.sample.paste_back import Backdrop, FrameStore, crop_affine, square_affine
 
         size = self.head.image_encoder.resolution
         if reference.picture is not None:
-            return Backdrop(reference.picture, reference.affines, total)
+            return Backdrop(reference.picture, reference.affines)
         try:
             store = FrameStore(path, self.head.fps, reference.count)
         except MediaError as error:
@@ -286,7 +310,7 @@ class Sampler:
             affines = np.stack([crop_affine(points, size) for points in reference.track[: len(store)]])
         else:
             affines = square_affine(*store[0].shape[:2], size)[None]
-        return Backdrop(store, affines, total)
+        return Backdrop(store, affines)
 
     def settings(self, **overrides: object) -> SampleSettings:
         """The model's default settings with ``overrides`` (None values ignored)."""

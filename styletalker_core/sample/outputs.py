@@ -118,7 +118,6 @@ class VideoSet:
         self._staging = [temporary_path_for(path) for path in paths]
         self._writers = [VideoWriter(staging, fps=fps, sample_rate=sample_rate, crf=crf, preset=preset)
                          for staging in self._staging]
-        self._audio_written = 0
 
     def __enter__(self) -> VideoSet:
         return self
@@ -134,15 +133,15 @@ class VideoSet:
         return self._writers[0].num_frames
 
     def write(self, frames: np.ndarray, audio: np.ndarray) -> None:
-        """frames uint8 [n, t, h, w, 3] (n samples) and the whole mono audio [s]: the audio under these t frames is muxed."""
+        """frames uint8 [n, t, h, w, 3] (n samples) and the mono audio under these t frames [<= t * spf]
+        (shorter only where the recording ends), muxed into every file."""
         if frames.shape[0] != len(self._writers):
             raise ValueError(f"expected frames of {len(self._writers)} samples, got {frames.shape[0]}")
-        stop = (self.num_frames + frames.shape[1]) * self.samples_per_frame
-        piece = audio[self._audio_written : stop]
+        if len(audio) > frames.shape[1] * self.samples_per_frame:
+            raise ValueError(f"{len(audio)} audio samples are more than the {frames.shape[1]} frames cover")
         for writer, sample in zip(self._writers, frames, strict=True):
-            writer.write_audio(piece)
+            writer.write_audio(audio)
             writer.write_frames(sample)
-        self._audio_written += len(piece)
 
     def close(self) -> list[Path]:
         """Finish every file, then rename them all into place; returns the final paths."""

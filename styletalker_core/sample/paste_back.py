@@ -174,16 +174,24 @@ def source_indices(length: int, total: int) -> np.ndarray:
     return np.where(phase < length, phase, period - phase).astype(np.int64)
 
 
+def source_index(length: int, index: int) -> int:
+    """``source_indices(length, n)[index]`` for any n > index, without building the others."""
+    if length <= 1:
+        return 0
+    period = 2 * (length - 1)
+    phase = index % period
+    return phase if phase < length else period - phase
+
+
 class Backdrop:
     """The pictures generated faces are pasted back into: one image, or the frames of a reference
     video (a :class:`FrameStore`), each with its crop transform. Output frame k uses picture
-    ``indices[k]`` (a video is looped back and forth like a motion source)."""
+    ``source_index(len(pictures), k)`` (a video is looped back and forth like a motion source)."""
 
-    def __init__(self, pictures: np.ndarray | FrameStore, affines: np.ndarray, total: int) -> None:
+    def __init__(self, pictures: np.ndarray | FrameStore, affines: np.ndarray) -> None:
         self.pictures = pictures
         self.affines = np.asarray(affines, np.float64).reshape(-1, 2, 3)
         self.still = isinstance(pictures, np.ndarray) and pictures.ndim == 3
-        self.indices = np.zeros(total, np.int64) if self.still else source_indices(len(pictures), total)
         self.mask: np.ndarray | None = None
 
     @property
@@ -194,7 +202,7 @@ class Backdrop:
 
     def picture(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """(picture uint8 [h, w, 3] cut to even sides, affine [2, 3]) for output frame ``index``."""
-        source = int(self.indices[min(index, len(self.indices) - 1)])
+        source = 0 if self.still else source_index(len(self.pictures), index)
         picture = self.pictures if self.still else self.pictures[source]
         affine = self.affines[0] if len(self.affines) == 1 else self.affines[source]
         return even_size(picture), affine
