@@ -20,6 +20,44 @@ class RegistryError(StyleTalkerError):
     """Duplicate or unknown component name, or a factory of the wrong kind."""
 
 
+class OptionValueError(ValueError):
+    """Raised by a component's constructor about one of its options, e.g.
+    ``OptionValueError("steps", 0, "must be at least 1")``.
+
+    It is a ValueError for code that builds the class directly; built through the registries it is
+    reported at the option's recipe path (``model.prior.flow.steps = 0: must be at least 1``).
+    """
+
+    def __init__(self, option: str, value: object, message: str) -> None:
+        self.option, self.value, self.message = option, value, message
+        super().__init__(f"{option} = {value!r}: {message}")
+
+
+class ComponentError(RegistryError, ValueError):
+    """A component's constructor refused the options it was given: its ValueError or TypeError,
+    wrapped by ``Registry.build`` (still a ValueError for code that catches one).
+
+    ``component`` names it (``flow 'spline' from <package>``); ``path`` is where the recipe holds it,
+    once the builder knows (``model.prior.flow``); ``option`` and ``value`` name the option when the
+    constructor said which one (:class:`OptionValueError`); ``detail`` says what is wrong.
+    """
+
+    def __init__(self, component: str, detail: str, option: str | None = None, value: object = None,
+                 path: str | None = None) -> None:
+        self.component, self.detail, self.option, self.value, self.path = component, detail, option, value, path
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        if self.option is not None:
+            where = f"{self.path}.{self.option}" if self.path else f"{self.component}: option {self.option}"
+            return f"{where} = {self.value!r}: {self.detail}"
+        return f"{self.path or self.component}: cannot be built: {self.detail}"
+
+    def at(self, path: str) -> ComponentError:
+        """The same error, reported at recipe path ``path``."""
+        return ComponentError(self.component, self.detail, self.option, self.value, path)
+
+
 class RecipeError(StyleTalkerError):
     """A recipe that does not validate. ``problems`` lists every problem found."""
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from conftest import TEST_ORIGIN, TinyGenerator
-from styletalker_core.errors import RegistryError
+from styletalker_core.errors import ComponentError, OptionValueError, RegistryError
 from styletalker_core.registry import KINDS, ComponentOf, ComponentSpec, Origin, Registries, build_component, closest_names
 
 
@@ -195,3 +195,53 @@ def test_nested_specs_reach_the_factory_bound_to_the_registries_and_the_recipe_p
     assert seen["flow"].registries is registries and seen["flow"].path is None
     with pytest.raises(RegistryError, match="'tiny_affine' is not bound to registries; build the component"):
         Recording()
+
+
+class Strict(TinyGenerator):
+    """Refuses options the way constructors do: a named option, a plain ValueError, a TypeError, or a bug."""
+
+    def __init__(self, resolution: int = 4, mode: str = "ok") -> None:
+        if mode == "named":
+            raise OptionValueError("resolution", resolution, "must be a power of two")
+        if mode == "value":
+            raise ValueError("no such mode")
+        super().__init__(resolution=resolution + 0)  # TypeError for a resolution that is text
+        if mode == "bug":
+            self.missing_attribute.append(1)  # AttributeError: a bug, not a bad option
+
+
+@pytest.fixture
+def strict(registries):
+    registries["generator"].register("strict", Strict, TEST_ORIGIN)
+    return registries
+
+
+@pytest.mark.parametrize(("options", "at_path", "without_path"), [
+    ({"resolution": 6, "mode": "named"}, "model.generator.resolution = 6: must be a power of two",
+     "generator 'strict' from styletalker-tests 0.0.0 (tests.conftest): option resolution = 6: must be a power of two"),
+    ({"mode": "value"}, "model.generator: cannot be built: ValueError: no such mode",
+     "generator 'strict' from styletalker-tests 0.0.0 (tests.conftest): cannot be built: ValueError: no such mode"),
+    ({"resolution": "8"}, 'model.generator: cannot be built: TypeError: can only concatenate str (not "int") to str',
+     "generator 'strict' from styletalker-tests 0.0.0 (tests.conftest): cannot be built: TypeError: can only "
+     'concatenate str (not "int") to str'),
+])
+def test_a_constructor_refusing_an_option_is_a_component_error_at_the_recipe_path(strict, options, at_path, without_path):
+    with pytest.raises(ComponentError) as raised:
+        build_component(strict, "generator", ComponentSpec("strict", options), recipe_path="model.generator")
+    assert str(raised.value) == at_path
+    assert isinstance(raised.value, RegistryError) and isinstance(raised.value, ValueError)  # callers catching either
+    with pytest.raises(ComponentError) as raised:
+        strict.build("generator", "strict", **options)
+    assert str(raised.value) == without_path
+
+
+def test_a_constructor_bug_is_not_wrapped(strict):
+    with pytest.raises(AttributeError, match="missing_attribute"):
+        build_component(strict, "generator", ComponentSpec("strict", {"mode": "bug"}), recipe_path="model.generator")
+
+
+def test_a_nested_components_error_keeps_its_own_path(registries):
+    spec = ComponentSpec("tiny_prior", {"z_dim": 3, "flow": {"name": "tiny_affine", "hidden": "five"}})
+    with pytest.raises(ComponentError) as raised:
+        build_component(registries, "prior", spec, recipe_path="model.prior", feature_dim=4)
+    assert str(raised.value).startswith("model.prior.flow: cannot be built: TypeError: ")

@@ -176,3 +176,87 @@ checkpoint = "{tmp_path / 'g.safetensors'}"
     assert status == 2
     assert problems == [f"evaluate.metrics[0].checkpoint = '{tmp_path / 'g.safetensors'}': holds generator, "
                         "not the lipsync_discriminator this option needs"]
+
+
+PRIOR = """
+[model.prior]
+name = "autoregressive"
+feature_dim = 4
+hidden = {hidden}
+
+[model.prior.flow]
+name = "spline"
+steps = {steps}
+"""
+
+
+@pytest.mark.parametrize(("hidden", "steps", "expected"), [
+    (16, 0, "model.prior.flow.steps = 0: must be at least 1"),
+    (-8, 2, "model.prior.hidden = -8: must be at least 1"),
+])
+def test_build_reports_a_constructor_refusing_an_option_at_its_path_with_the_other_problems(tmp_path, hidden, steps,
+                                                                                          expected):
+    root = make_dataset(tmp_path / "data")
+    text = recipe_text(str(root), PRIOR.format(hidden=hidden, steps=steps)).replace(
+        "mapping_layers = 1", 'mapping_layers = 1\nweights = "weights/nowhere.safetensors"')
+    assert validate(tmp_path, text, "--schema-only")[0] == 0  # the schema cannot know
+    status, problems, output = validate(tmp_path, text, "--build")
+    assert status == 2 and "internal error" not in output
+    assert expected in problems  # at the option's recipe path
+    assert any(p.startswith("model.generator.weights = 'weights/nowhere.safetensors': no such file") for p in problems)
+    assert len(problems) == 2, problems
+    good = recipe_text(str(root), PRIOR.format(hidden=16, steps=2))
+    assert validate(tmp_path, good, "--build")[:2] == (0, [])
+
+
+def test_a_wrong_type_option_is_reported_at_its_path(tmp_path):
+    root = make_dataset(tmp_path / "data")
+    status, problems, _ = validate(tmp_path, recipe_text(str(root), PRIOR.format(hidden=16, steps='"four"')), "--build")
+    assert status == 2 and len(problems) == 1 and problems[0].startswith("model.prior.flow.steps: ")
+
+
+def test_build_reports_stage_and_metric_constructors_too(tmp_path):
+    root = make_dataset(tmp_path / "data")
+    extra = """
+[stages.gan]
+name = "stylegan2_gan"
+steps = 1
+
+[[evaluate.metrics]]
+name = "lse"
+device = "cpu"
+"""
+    status, problems, output = validate(tmp_path, recipe_text(str(root), extra), "--build")
+    assert (status, problems) == (0, []), output
+
+
+def _registries_with(factory):
+    from conftest import TEST_ORIGIN, tiny_registries
+
+    registries = tiny_registries()
+    registries["generator"].register("under_test", factory, TEST_ORIGIN)
+    return registries
+
+
+def test_a_constructor_bug_is_raised_not_reported_as_a_recipe_problem():
+    from conftest import TinyGenerator
+    from styletalker_core.recipe import structure
+    from styletalker_core.recipe.world import world_problems
+
+    class Buggy(TinyGenerator):
+        def __init__(self, resolution: int = 4) -> None:
+            super().__init__(resolution=resolution)
+            self.layers.append(1)  # AttributeError: a bug in the plugin, not in the recipe
+
+    class Refusing(TinyGenerator):
+        def __init__(self, resolution: int = 4) -> None:
+            raise ValueError(f"resolution {resolution} is not supported")
+
+    raw = {"name": "bug", "runtime": {"device": "cpu"}, "model": {"generator": {"name": "under_test", "resolution": 8}}}
+    registries = _registries_with(Buggy)
+    with pytest.raises(AttributeError, match="layers"):
+        world_problems(structure(raw, registries), registries, build=True)
+    registries = _registries_with(Refusing)
+    problems = world_problems(structure(raw, registries), registries, build=True)
+    assert [p.message for p in problems] == [
+        "model.generator: cannot be built: ValueError: resolution 8 is not supported"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from styletalker_flows.composite import TransformFlow
+from styletalker_flows.composite import TransformFlow, require_at_least, require_positive
 from styletalker_flows.layers import ActNorm, Coupling, Permutation
 
 
@@ -41,8 +41,8 @@ class AffineCouplingFlow(TransformFlow):
         seed: int = 0,
     ) -> None:
         super().__init__(dim, context_dim)
-        if steps < 1 or hidden < 1 or layers < 1 or scale_bound <= 0:
-            raise ValueError("affine_coupling: steps, hidden and layers must be >= 1 and scale_bound > 0")
+        require_at_least(1, steps=steps, hidden=hidden, layers=layers)
+        require_positive(scale_bound=scale_bound)
         for index in range(steps):
             self.transforms.append(ActNorm(dim))
             self.transforms.append(Permutation(dim, seed * 1009 + index))

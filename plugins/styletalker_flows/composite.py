@@ -5,8 +5,23 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from styletalker_core.errors import OptionValueError
 from styletalker_core.interfaces import Flow
 from styletalker_flows.layers import Transform
+
+
+def require_at_least(least: int, **sizes: int) -> None:
+    """Raise an OptionValueError naming the first of ``sizes`` (option name -> value) below ``least``."""
+    for option, value in sizes.items():
+        if value < least:
+            raise OptionValueError(option, value, f"must be at least {least}")
+
+
+def require_positive(**values: float) -> None:
+    """Raise an OptionValueError naming the first of ``values`` that is not > 0."""
+    for option, value in values.items():
+        if not value > 0:
+            raise OptionValueError(option, value, "must be > 0")
 
 
 class TransformFlow(Flow):

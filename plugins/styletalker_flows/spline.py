@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from styletalker_flows.composite import TransformFlow
+from styletalker_flows.composite import TransformFlow, require_at_least, require_positive
 from styletalker_flows.layers import ActNorm, Coupling, Permutation
 from styletalker_flows.rq_spline import identity_derivative_raw, rational_quadratic_spline
 
@@ -42,8 +42,9 @@ class SplineFlow(TransformFlow):
         seed: int = 0,
     ) -> None:
         super().__init__(dim, context_dim)
-        if steps < 1 or bins < 2 or bound <= 0 or hidden < 1 or layers < 1:
-            raise ValueError("spline: steps, hidden, layers must be >= 1, bins >= 2 and bound > 0")
+        require_at_least(1, steps=steps, hidden=hidden, layers=layers)
+        require_at_least(2, bins=bins)
+        require_positive(bound=bound)
         for index in range(steps):
             self.transforms.append(ActNorm(dim))
             self.transforms.append(Permutation(dim, seed * 1009 + index))

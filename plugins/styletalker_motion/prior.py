@@ -9,6 +9,7 @@ import attrs
 import torch
 from torch import nn
 
+from styletalker_core.errors import OptionValueError
 from styletalker_core.interfaces import Prior
 from styletalker_core.registry import ComponentOf, ComponentSpec
 from styletalker_motion.audio_window import AudioWindow
@@ -56,6 +57,11 @@ class AutoregressivePrior(Prior):
         flow: Annotated[ComponentSpec, ComponentOf("flow")] = ComponentSpec("affine_coupling"),
     ) -> None:
         super().__init__()
+        sizes = {"z_dim": z_dim, "hidden": hidden, "layers": layers, "heads": heads, "window": window,
+                 "audio_hidden": audio_hidden}
+        for option, value in sizes.items():  # named here: torch's own message would not say which option
+            if value < 1:
+                raise OptionValueError(option, value, "must be at least 1")
         self.z_dim, self.feature_dim, self.lookahead = z_dim, feature_dim, lookahead
         self.audio = AudioWindow(feature_dim, audio_hidden, audio_history, lookahead)
         self.backbone = build_backbone(backbone, z_dim + audio_hidden, hidden, layers, heads, window)

@@ -12,7 +12,10 @@ these say whether it can run here, now:
   its mouth and eye terms;
 - every file the recipe names exists (``weights``, oracles, judges, LPIPS weights, ...), and a
   component's ``weights`` file holds that component with the shapes the recipe's options give;
-- ``build``: every model component can be constructed (on the meta device: no memory, no time).
+- ``build``: every component (model, stages, metrics, loggers) can be constructed (on the meta
+  device: no memory, no time); a constructor refusing an option is reported at the option's path
+  (``model.prior.flow.steps = 0: must be at least 1``), any other exception from it is a bug and is
+  raised, not reported.
 
 Every problem is reported at once, one line each. A problem is an *error* (the run fails) or a
 *note*: a data folder that does not exist yet (shipped recipes name data folders a fresh clone does
@@ -29,6 +32,7 @@ from typing import Any
 
 import attrs
 
+from styletalker_core.errors import ComponentError, StyleTalkerError, one_line
 from styletalker_core.paths import find_project_file
 from styletalker_core.recipe.schema import Recipe
 from styletalker_core.registry.components import ComponentSpec, parameter_annotations
@@ -265,14 +269,36 @@ def _weights_shapes(path: Path, kind: str) -> tuple[str, dict[str, tuple[int, ..
     return role, shapes
 
 
-def build_model(recipe: Recipe, registries: Registries, device: str = "meta") -> tuple[dict[str, Any], list[Problem]]:
-    """Every ``[model.*]`` component built (on ``device``; on the CPU when its constructor computes
-    with tensors, which the meta device cannot), sizes wired as the stages wire them (num_ws / w_dim
-    from the generator, feature_dim from the audio encoder, z_dim from the motion VAE)."""
+def _build(registries: Registries, kind: str, spec: ComponentSpec, path: str, device: str, **wired: Any) -> Any:
+    """``spec`` built on ``device``, else on the CPU: a constructor that computes with tensors (buffers
+    from data) fails on the meta device, so a failure there is settled by the CPU. There a
+    StyleTalkerError is the recipe's problem; any other exception is a bug and propagates."""
     import torch
 
     from styletalker_core.registry.components import build_component
 
+    if device != "cpu":
+        try:
+            with torch.device(device), warnings_quiet():
+                return build_component(registries, kind, spec, recipe_path=path, **wired)
+        except Exception:  # noqa: BLE001 - possibly the meta device's doing; the CPU decides below
+            pass
+    with torch.device("cpu"), warnings_quiet():
+        return build_component(registries, kind, spec, recipe_path=path, **wired)
+
+
+def _build_problem(error: StyleTalkerError, path: str) -> Problem:
+    """One line at ``path``: a constructor's refusal already names its path (and option)."""
+    message = one_line(str(error))
+    return Problem(message if isinstance(error, ComponentError) else f"{path}: cannot be built: {message}")
+
+
+def build_model(recipe: Recipe, registries: Registries, device: str = "meta") -> tuple[dict[str, Any], list[Problem]]:
+    """Every ``[model.*]`` component built (on ``device``; on the CPU when its constructor computes
+    with tensors, which the meta device cannot), sizes wired as the stages wire them (num_ws / w_dim
+    from the generator, feature_dim from the audio encoder, z_dim from the motion VAE). A constructor
+    that refuses its options is a problem at the option's path; any other exception is a bug and
+    propagates."""
     built: dict[str, Any] = {}
     problems: list[Problem] = []
     wiring: dict[str, Any] = {}
@@ -280,25 +306,35 @@ def build_model(recipe: Recipe, registries: Registries, device: str = "meta") ->
     for role in roles:
         spec = recipe.model[role]
         kind = spec.kind or role
-        module = None
-        for where in dict.fromkeys([device, "cpu"]):  # constructors that compute (buffers from data) need real tensors
-            try:
-                entry = registries[kind].get(spec.name)
-                accepted = parameter_annotations(entry)
-                wired = {k: v for k, v in wiring.items() if k in accepted and k not in spec.options}
-                with torch.device(where), warnings_quiet():
-                    module = build_component(registries, kind, spec, **wired)
-                break
-            except Exception as error:  # noqa: BLE001 - reported, one line per component
-                failure = f"model.{role}: cannot be built: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-        if module is None:
-            problems.append(Problem(failure))
+        try:
+            accepted = parameter_annotations(registries[kind].get(spec.name))
+            wired = {k: v for k, v in wiring.items() if k in accepted and k not in spec.options}
+            module = _build(registries, kind, spec, f"model.{role}", device, **wired)
+        except StyleTalkerError as error:
+            problems.append(_build_problem(error, f"model.{role}"))
             continue
         built[role] = module
         for attribute in ("num_ws", "w_dim", "feature_dim", "z_dim"):
             if role in WIRING_ORDER and isinstance(getattr(module, attribute, None), int):
                 wiring.setdefault(attribute, getattr(module, attribute))
     return built, problems
+
+
+def build_other_components(recipe: Recipe, registries: Registries, device: str = "meta") -> list[Problem]:
+    """The enabled stages, the evaluation metrics and the loggers built as the engines build them (the
+    data tables are checked against their folders by :func:`data_problems`); problems as in
+    :func:`build_model`."""
+    items = [(f"stages.{name}", "stage", ComponentSpec(config.name, config.options))
+             for name, config in recipe.stages.items() if config.enabled]
+    items += [(f"evaluate.metrics[{index}]", "metric", spec) for index, spec in enumerate(recipe.evaluate.metrics)]
+    items += [(f"loggers[{index}]", "logger", spec) for index, spec in enumerate(recipe.loggers)]
+    problems = []
+    for path, kind, spec in items:
+        try:
+            _build(registries, kind, spec, path, device)
+        except StyleTalkerError as error:
+            problems.append(_build_problem(error, path))
+    return problems
 
 
 @contextlib.contextmanager
@@ -401,6 +437,6 @@ def world_problems(recipe: Recipe, registries: Registries, build: bool = False) 
     needs_shapes = build or any(spec.weights for spec in recipe.model.values())
     built, build_issues = build_model(recipe, registries) if needs_shapes else ({}, [])
     if build:
-        found += build_issues
+        found += build_issues + build_other_components(recipe, registries)
     found += file_problems(recipe, registries, built)
     return found

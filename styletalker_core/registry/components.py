@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import attrs
 
-from styletalker_core.errors import RegistryError
+from styletalker_core.errors import ComponentError, RegistryError
 from styletalker_core.registry.registry import Entry, Registries
 
 RESERVED_KEYS = ("name", "kind", "weights")
@@ -129,6 +129,9 @@ def build_component(
     ``recipe_path``, e.g. ``model.prior.flow``), which it builds with ``spec.build(**wired)``.
     The resolved spec (all options, wired ones included; nested ones unbound, as written) is
     attached as ``component_spec`` so checkpoints can rebuild the component exactly.
+
+    A constructor's refusal of its options is a :class:`~styletalker_core.errors.ComponentError`
+    reported at ``recipe_path`` (``model.prior.flow.steps = 0: ...``) when one is given.
     """
     recipe_path = recipe_path or spec.path
     entry = registries[kind].get(spec.name)
@@ -155,7 +158,12 @@ def build_component(
         else:
             continue
         given[key] = attrs.evolve(unbound, kind=nested, registries=registries, path=_join(recipe_path, key))
-    instance = registries[kind].build(spec.name, **given)
+    try:
+        instance = registries[kind].build(spec.name, **given)
+    except ComponentError as error:
+        if error.path is None and recipe_path:  # a nested component's error already has its own path
+            raise error.at(recipe_path) from error
+        raise
     resolved = ComponentSpec(name=spec.name, options=options, weights=spec.weights, kind=kind)
     try:
         object.__setattr__(instance, "component_spec", resolved)

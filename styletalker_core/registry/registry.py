@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from styletalker_core.errors import RegistryError
+from styletalker_core.errors import ComponentError, OptionValueError, RegistryError, StyleTalkerError, one_line
 from styletalker_core.registry.kinds import KINDS, Kind
 
 
@@ -108,13 +108,28 @@ class Registry:
         return f"unknown {self.kind.name} {name!r}; " + suggest(name, list(self._entries), "registered names")
 
     def build(self, name: str, **options: Any) -> Any:
-        """Construct the implementation ``name`` with ``options``; checks the result's interface."""
+        """Construct the implementation ``name`` with ``options``; checks the result's interface.
+
+        A ValueError or TypeError from the constructor (an option it refuses) becomes a
+        :class:`ComponentError` naming the component (and the option, when the constructor raised an
+        :class:`OptionValueError`); :func:`build_component` adds the recipe path. Other exceptions
+        are bugs and propagate unchanged.
+        """
         entry = self.get(name)
         try:
             entry.signature().bind(**options)
         except TypeError as error:  # an option the constructor does not take, or a missing one
             raise RegistryError(f"{self.kind.name} {name!r} from {entry.origin}: {error}") from None
-        instance = entry.factory(**options)
+        try:
+            instance = entry.factory(**options)
+        except StyleTalkerError:  # already says what is wrong (a nested component's error among them)
+            raise
+        except OptionValueError as error:
+            component = f"{self.kind.name} {name!r} from {entry.origin}"
+            raise ComponentError(component, error.message, error.option, error.value) from error
+        except (ValueError, TypeError) as error:  # the constructor refused an option's value or type
+            component = f"{self.kind.name} {name!r} from {entry.origin}"
+            raise ComponentError(component, f"{type(error).__name__}: {one_line(str(error))}") from error
         interface = self.kind.interface
         if interface is not None and not isinstance(instance, interface):
             raise RegistryError(

@@ -27,7 +27,7 @@ def build_recipe_component(registries: Registries, recipe_name: str, role: str, 
     First the component's own published weights (``load_pretrained``, for example a wav2vec2
     checkpoint named in its options), then the recipe's ``weights`` file, which takes precedence.
     """
-    module = build_component(registries, spec.kind or role, spec, **wired)
+    module = build_component(registries, spec.kind or role, spec, recipe_path=f"model.{role}", **wired)
     load_pretrained = getattr(module, "load_pretrained", None)
     if callable(load_pretrained):
         load_pretrained()
@@ -98,4 +98,4 @@ class StageContext:
         spec = getattr(self.recipe.data, split)
         if spec is None:
             raise StyleTalkerError(f"recipe {self.recipe.name}: stage {self.stage_name!r} needs [data.{split}]; add it")
-        return build_component(self.registries, "dataset", spec, **wired)
+        return build_component(self.registries, "dataset", spec, recipe_path=f"data.{split}", **wired)

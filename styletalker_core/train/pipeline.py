@@ -215,7 +215,8 @@ def _open_loggers(recipe: Recipe, registries: Registries, runtime: Runtime, run_
     if not runtime.is_main:
         return []
     specs = recipe.loggers or [ComponentSpec("jsonl")]
-    loggers = [build_component(registries, "logger", spec) for spec in specs]
+    loggers = [build_component(registries, "logger", spec, recipe_path=f"loggers[{index}]")
+               for index, spec in enumerate(specs)]
     for logger in loggers:
         logger.open(run_dir)
     return loggers
@@ -286,7 +287,8 @@ def train_recipe(
                 continue
             if not config.enabled or (only_stages is not None and name not in only_stages):
                 continue
-            stage = build_component(registries, "stage", ComponentSpec(config.name, config.options))
+            stage = build_component(registries, "stage", ComponentSpec(config.name, config.options),
+                                    recipe_path=f"stages.{name}")
             context = StageContext(recipe, name, config, registries, runtime, run_dir, dict(produced))
             result = run_stage(stage, context, loggers)
             results.append(result)
