@@ -21,6 +21,8 @@ from styletalker_core.testing.checks import (
     motion,
 )
 from styletalker_core.testing.factory import ComponentFactory, NotApplicable
+from styletalker_core.testing.integration import check_trains_in_the_pipeline
+from styletalker_core.testing.objectives import OBJECTIVES
 
 Check = Callable[[ComponentFactory], None]
 
@@ -80,6 +82,11 @@ CONTRACTS: dict[str, tuple[Contract, ...]] = {
     "metric": _checks("metric", metric),
     "logger": _checks("logger", logger),
 }
+
+
+# Every trainable kind also trains two steps inside the training pipeline.
+for _kind in OBJECTIVES:
+    CONTRACTS[_kind] = CONTRACTS.get(_kind, ()) + (Contract(_kind, "trains_in_the_pipeline", check_trains_in_the_pipeline),)
 
 
 def contracts_for(kind: str) -> tuple[Contract, ...]:
