@@ -34,7 +34,7 @@ PYTHON = VENV / "bin" / "python"
 STAMP = VENV / ".styletalker-setup"
 CONSTRAINTS = VENV / "constraints.txt"
 CPU_TORCH = "torch==2.13.0"
-INPUTS = [ROOT / "pyproject.toml", Path(__file__).resolve()]
+INPUTS = [ROOT / "pyproject.toml", ROOT / "setup.py", Path(__file__).resolve()]
 
 
 def say(message: str) -> None:

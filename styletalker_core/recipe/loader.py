@@ -3,7 +3,8 @@
 Relative paths in a recipe file (the values of ``root``, ``weights``, ``oracle``, ``checkpoint``,
 ``pretrained``, ``judge``, ``lpips_weights`` and of options ending in ``_oracle`` or ``_weights``)
 are resolved one way, when the file is read: against the folder of the recipe file that names
-them, then against the project folder (its shipped ``checkpoints/``, ``data/``, ...); a path found
+them, then against the folder of the shipped files (the project folder in a checkout, with its
+``checkpoints/``, ``data/``, ...; an installed wheel's package data: :mod:`styletalker_core.paths`); a path found
 there becomes absolute, so every command and component opens the same file whatever the current
 directory. A path found in neither place (a data folder or weights not made yet) stays relative
 and means the current directory, where the commands that make it write it. Paths given with
@@ -22,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from styletalker_core.errors import RecipeError
-from styletalker_core.paths import PROJECT_ROOT
+from styletalker_core.paths import SHIPPED_ROOT
 
-PROJECT_RECIPES = PROJECT_ROOT / "recipes"
+PROJECT_RECIPES = SHIPPED_ROOT / "recipes"
 
 
 def recipe_dirs() -> list[Path]:
-    """Folders searched for recipes given by name: ./recipes, then the project's recipes/."""
+    """Folders searched for recipes given by name: ./recipes, then the shipped recipes/."""
     folders = [Path.cwd() / "recipes", PROJECT_RECIPES]
     unique: list[Path] = []
     for folder in folders:
@@ -102,7 +103,7 @@ def is_path_key(key: object) -> bool:
 
 def resolve_recipe_path(value: str, folder: Path | None = None) -> str:
     """``value`` as the recipe loader resolves it: absolute when it exists relative to ``folder`` (the
-    recipe file's) or to the project folder, else unchanged (relative to the current directory)."""
+    recipe file's) or to the shipped files' folder, else unchanged (relative to the current directory)."""
     import os
 
     if not value or "\0" in value:
@@ -110,7 +111,7 @@ def resolve_recipe_path(value: str, folder: Path | None = None) -> str:
     expanded = os.path.expanduser(value)
     if Path(expanded).is_absolute():
         return expanded
-    for base in ([folder] if folder is not None else []) + [PROJECT_ROOT]:
+    for base in ([folder] if folder is not None else []) + [SHIPPED_ROOT]:
         try:
             candidate = base / expanded
             if candidate.exists():

@@ -1,7 +1,8 @@
 """Where the shipped default model and the demo's assets live, and what to do when one is missing.
 
-Paths are relative to the project folder (the one holding ``styletalker_core``; the project
-installs in editable mode), so the commands work from any working directory.
+Paths are relative to the folder of the shipped files (:data:`styletalker_core.paths.SHIPPED_ROOT`:
+the project folder in a checkout, the package data of an installed wheel), so the commands work
+from any working directory.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from styletalker_core.errors import StyleTalkerError
-from styletalker_core.paths import PROJECT_ROOT
+from styletalker_core.paths import SHIPPED_ROOT
 
 DEFAULT_MODEL = Path("checkpoints/synthetic_64_model.safetensors")
 MODEL_RECIPE = Path("recipes/synthetic_64.toml")
@@ -22,8 +23,8 @@ MAKE_ASSETS = "python tools/make_demo_assets.py"
 
 
 def project_root() -> Path:
-    """The project folder: the parent of the ``styletalker_core`` package."""
-    return PROJECT_ROOT
+    """The folder of the shipped files: the project folder in a checkout, the package data of a wheel."""
+    return SHIPPED_ROOT
 
 
 def default_model() -> Path:
