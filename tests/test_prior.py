@@ -174,11 +174,15 @@ def test_the_flow_comes_from_the_registries_the_prior_is_built_from():
     """No global lookup: registries holding their own 'spline' (and 'affine_coupling', the default)
     give the prior those flows, in a recipe table and as the parameter's default."""
     from conftest import TEST_ORIGIN, TinyAffineFlow
-    from styletalker_core.registry import Registries
-    from styletalker_motion.prior import AutoregressivePrior
+    from styletalker_core.registry import Registrar, Registries
+    from styletalker_motion import plugin as motion_plugin
 
-    registries = Registries()
-    registries["prior"].register("autoregressive", AutoregressivePrior, TEST_ORIGIN)
+    def motion_only() -> Registries:  # the motion plugin's components (the prior among them), no flows
+        fresh = Registries()
+        motion_plugin.styletalker_register(registrar=Registrar(fresh, TEST_ORIGIN))
+        return fresh
+
+    registries = motion_only()
     for name in ("spline", "affine_coupling"):
         registries["flow"].register(name, TinyAffineFlow, TEST_ORIGIN)
     options = {"z_dim": 2, "hidden": 6, "audio_hidden": 4}
@@ -194,7 +198,6 @@ def test_the_flow_comes_from_the_registries_the_prior_is_built_from():
     assert named.component_spec.options["flow"] == ComponentSpec("spline")
     assert "flow" not in default.component_spec.options
     # registries without that flow: the prior cannot fall back on the installed plugins
-    bare = Registries()
-    bare["prior"].register("autoregressive", AutoregressivePrior, TEST_ORIGIN)
+    bare = motion_only()
     with pytest.raises(RegistryError, match="unknown flow 'affine_coupling': no flow is registered"):
         build_component(bare, "prior", ComponentSpec("autoregressive", options), feature_dim=3)
