@@ -19,7 +19,7 @@ from styletalker_core.train import train_recipe
 from styletalker_core.losses import reading_error
 from styletalker_domain.evaluation import oracle_agreement, r_squared
 from styletalker_domain.factors import FactorProbe, factor_targets
-from styletalker_domain.objective import ReconstructionObjective, hardest_pixels, progressive_stage
+from styletalker_domain.objective import ObjectiveConfig, ReconstructionObjective, hardest_pixels, progressive_stage
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -191,7 +191,7 @@ steps = 4
 batch_size = 4
 lr = 0.001
 log_every = 1
-adversarial = 0.1
+adversarial_weight = 0.1
 r1_interval = 2
 eval_items = 3
 """
@@ -235,8 +235,9 @@ def test_oracle_agreement_reports_target_factors(tmp_path):
 def test_readings_term_pulls_the_oracles_reading_of_the_reconstruction_to_the_targets(oracle_file):
     path = oracle_file(16)
     oracle = load_checkpoint(path, roles=["oracle"])["oracle"].eval()
-    objective = ReconstructionObjective(l1=0.0, perceptual=0.0, latent=0.0, delta=0.0, readings=1.0,
-                                        readings_oracle=str(path), readings_factors=["mouth_open", "eye_open"])
+    objective = ReconstructionObjective(ObjectiveConfig(
+        l1_weight=0.0, perceptual_weight=0.0, latent_weight=0.0, delta_weight=0.0, readings_weight=1.0,
+        readings_oracle=str(path), readings_factors=["mouth_open", "eye_open"]))
     images = torch.rand(4, 3, 16, 16) * 2 - 1
     with torch.no_grad():
         readings = oracle(images)
@@ -262,11 +263,12 @@ def test_readings_term_pulls_the_oracles_reading_of_the_reconstruction_to_the_ta
     with torch.no_grad():
         assert float(reading_error(oracle, images, -images)) > 1e-4  # the readings do vary with the image
     with pytest.raises(StyleTalkerError, match="readings_oracle 'missing.safetensors'.*oracle_synthetic_loss"):
-        ReconstructionObjective(l1=1.0, perceptual=0.0, latent=0.0, delta=0.0, readings=1.0,
-                                readings_oracle="missing.safetensors")
+        ReconstructionObjective(ObjectiveConfig(perceptual_weight=0.0, latent_weight=0.0, delta_weight=0.0,
+                                                readings_weight=1.0, readings_oracle="missing.safetensors"))
     with pytest.raises(StyleTalkerError, match=r"readings_factors \['lips'\]"):
-        ReconstructionObjective(l1=1.0, perceptual=0.0, latent=0.0, delta=0.0, readings=1.0, readings_oracle=str(path),
-                                readings_factors=["lips"])(images, images, torch.zeros(4, 2, 3), torch.zeros(3))
+        ReconstructionObjective(ObjectiveConfig(perceptual_weight=0.0, latent_weight=0.0, delta_weight=0.0,
+                                                readings_weight=1.0, readings_oracle=str(path), readings_factors=["lips"])
+                                )(images, images, torch.zeros(4, 2, 3), torch.zeros(3))
 
 
 def test_r_squared_and_progressive_schedule():
@@ -312,10 +314,11 @@ batch_size = 4
 lr = 0.003
 log_every = 4
 eval_items = 3
-hard_pixels = 1.0
-hard_fraction = 0.05
-factors = 1.0
+factors_weight = 1.0
 factor_labels = ["centre_x", "centre_y"]
+[stages.joint.objective]
+hard_pixels_weight = 1.0
+hard_fraction = 0.05
 """
     text = _recipe_text(tiny_data, stages).replace("labels = false", "labels = true", 1)
     result = train_recipe(load_recipe(write_recipe("f.toml", text)), get_registries(), run_dir=tmp_path / "f")
@@ -339,9 +342,10 @@ batch_size = 4
 lr = 0.003
 log_every = 5
 eval_items = 3
-mouth = 2.0
-eyes = 1.0
 label_names = ["centre_x", "centre_y"]
+[stages.render.objective]
+mouth_weight = 2.0
+eyes_weight = 1.0
 [stages.encoder]
 name = "e4e_encoder"
 steps = 6
@@ -349,7 +353,8 @@ batch_size = 4
 lr = 0.003
 log_every = 2
 eval_items = 3
-mouth = 2.0
+[stages.encoder.objective]
+mouth_weight = 2.0
 """
     text = _recipe_text(tiny_data, stages).replace("labels = false", "labels = true\nlandmarks = true")
     result = train_recipe(load_recipe(write_recipe("l.toml", text)), get_registries(), run_dir=tmp_path / "l")

@@ -70,7 +70,7 @@ def test_recipes_train_at_smoke_scale_and_the_model_samples_both_modes(tmp_path,
         "stages.lipsync.steps": 2, "stages.lipsync.batch_size": 2, "stages.lipsync.min_negative_offset": 3,
         "stages.lipsync.eval_clips": 1, "stages.lipsync.eval_max_offset": 3,
         "stages.main.steps": 2, "stages.main.batch_size": 2, "stages.main.render_frames": 6,
-        "stages.main.sync_max_offset": 2, "stages.main.kl_warmup_steps": 1, "stages.main.eval_clips": 1,
+        "stages.main.objective.sync_max_offset": 2, "stages.main.kl_warmup_steps": 1, "stages.main.eval_clips": 1,
         "stages.prior.steps": 2, "stages.prior.batch_size": 2, "stages.prior.eval_clips": 1,
     }))
     model = tmp_path / "runs/model/model.safetensors"

@@ -36,23 +36,24 @@ pytestmark = pytest.mark.skipif(not (ROOT / SCORING_ORACLE).is_file() or not (RO
 
 
 def test_a_recipe_that_trains_against_its_own_judge_is_refused_by_recipes_validate(capsys):
-    status = main(["recipes", "validate", "domain_synthetic_64", "--set", f"stages.render.readings_oracle={SCORING_ORACLE}"])
+    status = main(["recipes", "validate", "domain_synthetic_64",
+                   "--set", f"stages.render.objective.readings_oracle={SCORING_ORACLE}"])
     assert status == 2
     err = capsys.readouterr().err
-    assert "stages.render.readings_oracle and stages.render.oracle are the same file" in err
-    assert "stages.render.readings_oracle and stages.encoder.oracle are the same file" in err
+    assert "stages.render.objective.readings_oracle and stages.render.oracle are the same file" in err
+    assert "stages.render.objective.readings_oracle and stages.encoder.oracle are the same file" in err
 
 
 def test_the_same_content_under_another_name_is_refused_too(tmp_path, capsys):
     copy = tmp_path / "my_oracle.safetensors"
     shutil.copyfile(ROOT / SCORING_ORACLE, copy)
-    status = main(["recipes", "validate", "synthetic_64", "--set", f"stages.main.readings_oracle={copy}",
-                   "--set", "stages.main.readings_weight=1.0"])
+    status = main(["recipes", "validate", "synthetic_64", "--set", f"stages.main.objective.readings_oracle={copy}",
+                   "--set", "stages.main.objective.readings_weight=1.0"])
     assert status == 2
     err = capsys.readouterr().err
     # the synthetic_* metrics read the scoring oracle by default
     index = metric_index("synthetic_lipsync")
-    assert f"stages.main.readings_oracle and evaluate.metrics[{index}].oracle (default) are the same file" in err
+    assert f"stages.main.objective.readings_oracle and evaluate.metrics[{index}].oracle (default) are the same file" in err
     assert str(copy) in err and f"sha256 {file_sha256(copy)[:12]}" in err
 
 
@@ -71,9 +72,9 @@ def test_a_perceptual_network_file_that_is_also_a_judge_is_refused(tmp_path):
     judge = tmp_path / "judge.safetensors"
     judge.write_bytes(b"the same bytes")
     lse = metric_index("lse")
-    overrides = [f"stages.main.lpips_weights={weights}", f"evaluate.metrics.{lse}.checkpoint={judge}"]
+    overrides = [f"stages.main.objective.lpips_weights={weights}", f"evaluate.metrics.{lse}.checkpoint={judge}"]
     [problem] = judge_problems(load_recipe("synthetic_64", overrides), get_registries())
-    assert problem.startswith(f"stages.main.lpips_weights and evaluate.metrics[{lse}].checkpoint are the same file")
+    assert problem.startswith(f"stages.main.objective.lpips_weights and evaluate.metrics[{lse}].checkpoint are the same file")
     judge.write_bytes(b"other bytes")
     assert judge_problems(load_recipe("synthetic_64", overrides), get_registries()) == []
 
@@ -83,11 +84,12 @@ def test_distinct_files_pass(capsys):
     recipe = load_recipe("domain_synthetic_64")
     signals = dict(training_signal_files(recipe))
     judges = dict(evaluation_judge_files(recipe, get_registries()))
-    assert signals["stages.render.readings_oracle"].name == "oracle_synthetic_loss.safetensors"
+    assert signals["stages.render.objective.readings_oracle"].name == "oracle_synthetic_loss.safetensors"
     assert judges["stages.render.oracle"].name == "oracle_synthetic.safetensors"
     assert judge_problems(recipe, get_registries()) == []
-    assert main(["recipes", "validate", "synthetic_64", "--set", f"stages.main.readings_oracle={LOSS_ORACLE}",
-                 "--set", "stages.main.readings_weight=1.0"]) == 0
+    assert main(["recipes", "validate", "synthetic_64", "--set",
+                 f"stages.main.objective.readings_oracle={LOSS_ORACLE}", "--set",
+                 "stages.main.objective.readings_weight=1.0"]) == 0
     assert capsys.readouterr().out == "ok  synthetic_64\n"
 
 
@@ -99,8 +101,8 @@ def test_shipped_recipes_train_against_no_judge_of_theirs(path):
 def test_training_refuses_before_anything_runs(tmp_path):
     from styletalker_core.train import train_recipe
 
-    recipe = load_recipe("domain_synthetic_64", [f"stages.render.readings_oracle={SCORING_ORACLE}",
+    recipe = load_recipe("domain_synthetic_64", [f"stages.render.objective.readings_oracle={SCORING_ORACLE}",
                                                  f"output_dir={tmp_path / 'run'}"])
-    with pytest.raises(RecipeError, match="stages.render.readings_oracle and stages.render.oracle are the same file"):
+    with pytest.raises(RecipeError, match="stages.render.objective.readings_oracle and stages.render.oracle are the same file"):
         train_recipe(recipe, get_registries())
     assert not (tmp_path / "run").exists()

@@ -54,12 +54,17 @@ def recipe(data_root: str, out: Path, stages: dict, **model) -> dict:
     }
 
 
-MAIN = {"name": "styletalker_main", "steps": 4, "batch_size": 2, "render_frames": 6, "sync_max_offset": 2,
-        "eval_clips": 1, "checkpoint_every": 2, "log_every": 1}
+MAIN = {"name": "styletalker_main", "steps": 4, "batch_size": 2, "render_frames": 6, "eval_clips": 1,
+        "checkpoint_every": 2, "log_every": 1, "objective": {"sync_max_offset": 2}}
+
+
+def main_stage(objective: dict | None = None, **options) -> dict:
+    """The MAIN stage table with ``options`` and its objective table extended by ``objective``."""
+    return {**MAIN, **options, "objective": {**MAIN["objective"], **(objective or {})}}
 
 
 def test_main_stage_resumes_exactly(registries, data_root, tmp_path, monkeypatch):
-    no_sync = {**MAIN, "sync_weight": 0.0}
+    no_sync = main_stage({"sync_weight": 0.0})
     straight = train_recipe(structure(recipe(data_root, tmp_path / "a", {"main": no_sync}), registries), registries)
     original = StyleTalkerMainStage.loss
 
@@ -80,8 +85,8 @@ def test_main_stage_resumes_exactly(registries, data_root, tmp_path, monkeypatch
 
 
 def test_adversarial_term_and_generator_fine_tuning(registries, data_root, tmp_path):
-    stages = {"main": {**MAIN, "steps": 2, "sync_weight": 0.0, "adversarial_weight": 0.1, "train_generator": True,
-                       "eval_clips": 0}}
+    stages = {"main": main_stage({"sync_weight": 0.0, "adversarial_weight": 0.1}, steps=2, train_generator=True,
+                                 eval_clips=0)}
     model = {"discriminator": {"name": "stylegan2", "resolution": 16, "channel_base": 128, "channel_max": 16}}
     result = train_recipe(structure(recipe(data_root, tmp_path / "run", stages, **model), registries), registries)
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -92,33 +97,33 @@ def test_adversarial_term_and_generator_fine_tuning(registries, data_root, tmp_p
 
 
 def test_region_terms_weight_the_lip_and_eye_landmark_boxes(registries, data_root, tmp_path):
-    stages = {"main": {**MAIN, "steps": 2, "sync_weight": 0.0, "mouth_weight": 2.0, "eyes_weight": 1.0, "eval_clips": 0}}
+    stages = {"main": main_stage({"sync_weight": 0.0, "mouth_weight": 2.0, "eyes_weight": 1.0}, steps=2, eval_clips=0)}
     spec = recipe(data_root, tmp_path / "run", stages)
     spec["data"]["train"]["landmarks"] = True
     train_recipe(structure(spec, registries), registries)
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all(record["mouth_l1"] > 0 and record["eyes_l1"] > 0 for record in records)
     spec = recipe(data_root, tmp_path / "no_landmarks", stages)
-    with pytest.raises(StyleTalkerError, match="mouth_weight and eyes_weight need the frames' 68 landmarks: set landmarks = true"):
+    with pytest.raises(StyleTalkerError, match="objective.mouth_weight and objective.eyes_weight need the frames' 68 "
+                                               "landmarks: set landmarks = true"):
         train_recipe(structure(spec, registries), registries)
 
 
 def test_readings_term_reads_the_rendered_frames_through_a_frozen_oracle(registries, data_root, tmp_path, oracle_file):
     path = oracle_file(16)
-    stages = {"main": {**MAIN, "steps": 2, "sync_weight": 0.0, "readings_weight": 5.0, "readings_oracle": str(path),
-                       "readings_factors": ["eye_open"], "eval_clips": 0}}
+    stages = {"main": main_stage({"sync_weight": 0.0, "readings_weight": 5.0, "readings_oracle": str(path),
+                                  "readings_factors": ["eye_open"]}, steps=2, eval_clips=0)}
     result = train_recipe(structure(recipe(data_root, tmp_path / "run", stages), registries), registries)
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all(record["readings"] > 0 for record in records)
     assert "oracle" not in read_metadata(result.stages[0].checkpoint)["components"]  # a loss, not an output
-    stages["main"]["readings_oracle"] = str(tmp_path / "absent.safetensors")
+    stages["main"]["objective"]["readings_oracle"] = str(tmp_path / "absent.safetensors")
     with pytest.raises(StyleTalkerError, match="readings_oracle '.*absent.safetensors': the readings term needs"):
         train_recipe(structure(recipe(data_root, tmp_path / "absent", stages), registries), registries)
 
 
 def test_lip_warmup_leaves_the_motion_path_out_first(registries, data_root, tmp_path):
-    stages = {"main": {**MAIN, "steps": 4, "sync_weight": 0.0, "lip_warmup_steps": 2, "kl_warmup_steps": 2,
-                       "eval_clips": 0}}
+    stages = {"main": main_stage({"sync_weight": 0.0}, steps=4, lip_warmup_steps=2, kl_warmup_steps=2, eval_clips=0)}
     result = train_recipe(structure(recipe(data_root, tmp_path / "run", stages), registries), registries)
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [record["step"] for record in records] == [1, 2, 3, 4]
@@ -131,7 +136,7 @@ def test_lip_warmup_leaves_the_motion_path_out_first(registries, data_root, tmp_
 def test_audio_augmentation_modes(registries, data_root, tmp_path, mode):
     """consistency: a term pulls the lip offsets of degraded speech to those of clean speech; reconstruction:
     the degraded speech goes through the forward pass (the losses differ from an unaugmented run's)."""
-    base = {**MAIN, "steps": 2, "sync_weight": 0.0, "eval_clips": 0}
+    base = main_stage({"sync_weight": 0.0}, steps=2, eval_clips=0)
     augmented = {**base, "audio_augment": {"probability": 1.0, "band_limit": 1.0, "noise": 1.0}, "augment_mode": mode}
     logs = {}
     for name, stage in (("plain", base), ("augmented", augmented)):
@@ -146,7 +151,7 @@ def test_audio_augmentation_modes(registries, data_root, tmp_path, mode):
 
 
 def test_main_stage_needs_enough_audio_context(registries, data_root, tmp_path):
-    spec = recipe(data_root, tmp_path / "run", {"main": {**MAIN, "steps": 1, "sync_weight": 0.0}})
+    spec = recipe(data_root, tmp_path / "run", {"main": main_stage({"sync_weight": 0.0}, steps=1)})
     spec["data"]["train"]["audio_context_frames"] = 1
     with pytest.raises(StyleTalkerError, match="audio context"):
         train_recipe(structure(spec, registries), registries)

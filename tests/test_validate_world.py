@@ -98,8 +98,10 @@ weights = "weights/nowhere.safetensors"
 [stages.encoder]
 name = "e4e_encoder"
 steps = 10
-factors = 1.0
-mouth = 1.0
+factors_weight = 1.0
+
+[stages.encoder.objective]
+mouth_weight = 1.0
 """
     text = recipe_text(str(root), extra).replace("window_frames = 8\nlandmarks", "window_frames = 99\nlandmarks")
     status, problems, output = validate(tmp_path, text)
@@ -108,7 +110,7 @@ mouth = 1.0
     assert any(p.startswith("data.val.split = 'val': no clip of") and "train 2" in p for p in problems), joined
     assert any(p.startswith("data.train.window_frames = 99: every clip") for p in problems), joined
     assert any(p.startswith("data.train.landmarks = true: 2 of 2 clips") for p in problems), joined
-    assert any(p.startswith("stages.encoder.factors: needs the per-frame labels mouth_open, mouth_width, eye_open")
+    assert any(p.startswith("stages.encoder.factors_weight: needs the per-frame labels mouth_open, mouth_width, eye_open")
                and "real_gan_encoder.toml" in p for p in problems), joined
     assert any(p.startswith("model.image_encoder.weights = 'weights/nowhere.safetensors': no such file") for p in problems)
     assert len(problems) == 5 and all("\n" not in p for p in problems)

@@ -4,7 +4,7 @@ The reconstruction objective (objective.py) trains encoder and generator togethe
 losses alone teach the generator the coarse layout, colours and silhouettes quickly but
 small, position-dependent features (eyes, lips) slowly: the blurry average is a strong
 attractor for a generator that places everything through style modulation. With
-``adversarial`` > 0 a StyleGAN2 discriminator judges the reconstructions against the real
+``adversarial_weight`` > 0 a StyleGAN2 discriminator judges the reconstructions against the real
 frames (non-saturating loss, lazy R1), which makes those features appear. Phases per step:
 ``autoencode`` (encoder + generator), then ``D`` and, every ``r1_interval`` steps, ``D_r1``.
 Axis letters: b batch, l W+ layers, w latent width.
@@ -18,17 +18,17 @@ import torch
 from torch import nn
 
 from styletalker_core.interfaces.stage import OptimizerGroup, Phase
-from styletalker_core.losses import REGION_MARGIN
+from styletalker_core.recipe.options import extends_options
 from styletalker_core.train.context import StageContext
 from styletalker_domain.adversarial import discriminator_loss, generator_loss, lazy_adam_settings, r1_penalty
 from styletalker_domain.frames import dataset_images
-from styletalker_domain.reconstruction import PerceptualKind, ReconstructionStage
+from styletalker_domain.reconstruction import ReconstructionStage
 
 
 class AutoencoderStage(ReconstructionStage):
     """Joint generator + encoder autoencoding (optionally with an adversarial term) for small domains.
 
-    The reconstruction objective trains both; ``adversarial`` > 0 adds a StyleGAN2
+    The reconstruction objective trains both; ``adversarial_weight`` > 0 adds a StyleGAN2
     discriminator (recipe role ``discriminator``) on the reconstructions, with R1 weight
     ``r1_gamma`` every ``r1_interval`` steps and Adam betas (0, 0.99) scaled for the lazy
     regulariser. At the end the generator's w_avg (its truncation centre) is set to the mean
@@ -36,54 +36,20 @@ class AutoencoderStage(ReconstructionStage):
     """
 
     trains_generator = True
+    renamed_options = {**ReconstructionStage.renamed_options, "adversarial": "adversarial_weight"}
 
-    def __init__(
-        self,
-        l1: float = 1.0,
-        edges: float = 0.0,
-        detail: float = 0.0,
-        hard_pixels: float = 0.0,
-        hard_fraction: float = 0.03,
-        mouth: float = 0.0,
-        mouth_margin: float = REGION_MARGIN,
-        eyes: float = 0.0,
-        readings: float = 0.0,
-        readings_oracle: str = "",
-        readings_factors: list[str] | None = None,
-        factors: float = 0.0,
-        factor_labels: list[str] | None = None,
-        perceptual: float = 0.5,
-        perceptual_kind: PerceptualKind = "auto",
-        lpips_weights: str = "",
-        latent: float = 0.001,
-        delta: float = 0.0002,
-        delta_norm: float = 2.0,
-        progressive_start: int = 0,
-        progressive_every: int = 0,
-        adversarial: float = 0.0,
-        r1_gamma: float = 0.1,
-        r1_interval: int = 16,
-        eval_items: int = 64,
-        eval_batch: int = 64,
-        oracle: str = "",
-        ood_quantile: float = 0.02,
-        ood_margin_db: float = 3.0,
-    ) -> None:
-        super().__init__(l1=l1, edges=edges, detail=detail, hard_pixels=hard_pixels, hard_fraction=hard_fraction,
-                         mouth=mouth, mouth_margin=mouth_margin, eyes=eyes, readings=readings,
-                         readings_oracle=readings_oracle, readings_factors=readings_factors, factors=factors, factor_labels=factor_labels, perceptual=perceptual, perceptual_kind=perceptual_kind,
-                         lpips_weights=lpips_weights, latent=latent, delta=delta, delta_norm=delta_norm,
-                         progressive_start=progressive_start, progressive_every=progressive_every,
-                         eval_items=eval_items, eval_batch=eval_batch, oracle=oracle, ood_quantile=ood_quantile,
-                         ood_margin_db=ood_margin_db)
-        self.adversarial, self.r1_gamma, self.r1_interval = adversarial, r1_gamma, r1_interval
+    @extends_options(ReconstructionStage.__init__)
+    def __init__(self, adversarial_weight: float = 0.0, r1_gamma: float = 0.1, r1_interval: int = 16,
+                 **options: Any) -> None:
+        super().__init__(**options)
+        self.adversarial_weight, self.r1_gamma, self.r1_interval = adversarial_weight, r1_gamma, r1_interval
         self._last: tuple[torch.Tensor, torch.Tensor] | None = None  # (images, reconstruction) of this step
         self._live: torch.Tensor | None = None  # this step's reconstruction, in the graph
 
     def setup(self, context: StageContext) -> None:
         super().setup(context)
         self.discriminator: nn.Module | None = None
-        if self.adversarial > 0:
+        if self.adversarial_weight > 0:
             self.discriminator = context.component(
                 "discriminator", resolution=self.generator.resolution, img_channels=self.generator.img_channels,
                 c_dim=0,
@@ -127,7 +93,7 @@ class AutoencoderStage(ReconstructionStage):
             adversarial = generator_loss(self.discriminator(self._live))
             self._live = None
             values["g_adv"] = float(adversarial.detach())
-            return loss + self.adversarial * adversarial, values
+            return loss + self.adversarial_weight * adversarial, values
         self.discriminator.requires_grad_(True)
         images, reconstruction = self._last
         if phase == "D":

@@ -30,7 +30,8 @@ def images_of(batch: dict[str, Any], resolution: int) -> torch.Tensor:
 def landmarks_of(batch: dict[str, Any]) -> tuple[torch.Tensor, tuple[int, int]]:
     """batch["landmarks"] [b, t, 68, 2] (or [b, 68, 2]) -> (landmarks [n, 68, 2] in the image order of
     ``images_of``, (h, w) of the frames they were measured in)."""
-    landmarks = require_landmarks(batch, "the mouth and eyes terms need", otherwise=", or mouth = 0 and eyes = 0")
+    landmarks = require_landmarks(batch, "the mouth and eyes terms need",
+                                  otherwise=", or objective.mouth_weight = 0 and objective.eyes_weight = 0")
     if landmarks.ndim == 4:
         landmarks = landmarks.flatten(0, 1)
     return landmarks.float(), tuple(batch["frames"].shape[-2:])

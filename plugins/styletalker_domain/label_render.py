@@ -14,7 +14,8 @@ Axis letters: n images, l W+ layers, w latent width.
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -23,14 +24,14 @@ from torch.utils.data import Dataset
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.interfaces.generator import Generator
 from styletalker_core.interfaces.stage import TrainingStage
-from styletalker_core.losses import REGION_MARGIN
+from styletalker_core.recipe.options import structure_options
 from styletalker_core.train.context import StageContext
 from styletalker_domain.clock import ResourceClock
 from styletalker_domain.evaluation import batched, load_oracle, reconstruction_numbers
 from styletalker_domain.factors import label_rows
 from styletalker_domain.frames import images_of, landmarks_of
 from styletalker_domain.label_codes import DEFAULT_LABELS, LabelMapper, build_label_mapper
-from styletalker_domain.objective import ReconstructionObjective
+from styletalker_domain.objective import RENAMED_OPTIONS, ReconstructionObjective, RenderObjectiveConfig
 
 LOG = logging.getLogger(__name__)
 
@@ -39,45 +40,28 @@ class LabelRenderStage(TrainingStage):
     """Generator training from labels: minimise the reconstruction objective of G(M(labels)).
 
     ``label_names`` are per-frame labels of the dataset (vectors allowed, e.g. ``identity``,
-    ``pose``); M has ``mapper_hidden`` units. The objective options are those of the encoder and
-    autoencoder stages (``mouth`` needs ``landmarks = true`` in [data.train]). Output: the
+    ``pose``); M has ``mapper_hidden`` units. ``objective`` is the reconstruction objective's table, as
+    in the encoder and autoencoder stages, without the latent and delta terms by default
+    (``objective.mouth_weight`` needs ``landmarks = true`` in [data.train]). Output: the
     generator, its w_avg set to the mean label code of ``eval_items`` training frames (the
     truncation centre, and the starting code of an encoder trained next). Held-out numbers on
     [data.val], which must serve the same labels: PSNR and factor-oracle R^2 of the renderings.
     """
 
+    renamed_options = RENAMED_OPTIONS
+
     def __init__(
         self,
         label_names: list[str] | None = None,
         mapper_hidden: int = 256,
-        l1: float = 1.0,
-        edges: float = 0.0,
-        detail: float = 0.0,
-        hard_pixels: float = 0.0,
-        hard_fraction: float = 0.03,
-        mouth: float = 0.0,
-        mouth_margin: float = REGION_MARGIN,
-        eyes: float = 0.0,
-        readings: float = 0.0,
-        readings_oracle: str = "",
-        readings_factors: list[str] | None = None,
-        perceptual: float = 0.5,
-        perceptual_kind: Literal["auto", "lpips", "ms_ssim"] = "auto",
-        lpips_weights: str = "",
-        latent: float = 0.0,
-        delta: float = 0.0,
+        objective: RenderObjectiveConfig | Mapping[str, Any] | None = None,
         eval_items: int = 64,
         eval_batch: int = 64,
         oracle: str = "",
     ) -> None:
         self.label_names = list(label_names or DEFAULT_LABELS)
         self.mapper_hidden = mapper_hidden
-        self.objective_options = dict(l1=l1, edges=edges, detail=detail, hard_pixels=hard_pixels,
-                                      hard_fraction=hard_fraction, mouth=mouth, mouth_margin=mouth_margin, eyes=eyes,
-                                      readings=readings, readings_oracle=readings_oracle,
-                                      readings_factors=readings_factors,
-                                      perceptual=perceptual, perceptual_kind=perceptual_kind,
-                                      lpips_weights=lpips_weights, latent=latent, delta=delta)
+        self.objective_config = structure_options(RenderObjectiveConfig, objective, "objective")
         self.eval_items, self.eval_batch, self.oracle_path = eval_items, eval_batch, oracle
 
     def setup(self, context: StageContext) -> None:
@@ -90,7 +74,7 @@ class LabelRenderStage(TrainingStage):
         self.data = context.dataset("train")
         self.mapper: LabelMapper = build_label_mapper(self.data, self.label_names, generator.w_avg.detach(),
                                                       generator.num_ws, self.mapper_hidden).to(context.device)
-        self.objective = ReconstructionObjective(**self.objective_options).to(context.device)
+        self.objective = ReconstructionObjective(self.objective_config).to(context.device)
 
     def dataset(self) -> Dataset:
         return self.data

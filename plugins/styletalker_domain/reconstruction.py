@@ -10,7 +10,8 @@ Axis letters: b batch, l W+ layers, w latent width.
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -19,47 +20,39 @@ from torch.utils.data import Dataset
 from styletalker_core.interfaces.generator import Generator
 from styletalker_core.interfaces.image_encoder import ImageEncoder, threshold_from_heldout
 from styletalker_core.interfaces.stage import TrainingStage
-from styletalker_core.losses import REGION_MARGIN
+from styletalker_core.recipe.options import structure_options
 from styletalker_core.train.context import StageContext
 from styletalker_domain.clock import ResourceClock
 from styletalker_domain.data_kind import has_synthetic_labels, name_encoder_domain, show_progress
 from styletalker_domain.evaluation import load_oracle, reconstruction_report
 from styletalker_domain.factors import FactorProbe, factor_targets, label_statistics
 from styletalker_domain.frames import dataset_images, images_of, landmarks_of
-from styletalker_domain.objective import ReconstructionObjective, progressive_stage
+from styletalker_domain.objective import RENAMED_OPTIONS, ObjectiveConfig, ReconstructionObjective, progressive_stage
 
 LOG = logging.getLogger(__name__)
 DEFAULT_FACTORS = ("mouth_open", "mouth_width", "eye_open")
 LABEL_STATISTICS_ITEMS = 256
-PerceptualKind = Literal["auto", "lpips", "ms_ssim"]
 
 
 class ReconstructionStage(TrainingStage):
-    """Shared machinery of the encoder and autoencoder stages (not registered itself)."""
+    """Shared machinery of the encoder and autoencoder stages (not registered itself).
+
+    Options: ``objective`` (the reconstruction objective's table, :class:`ObjectiveConfig`);
+    ``factors_weight`` (the factor probe's term: the codes must predict the frames'
+    ``factor_labels``); e4e's progressive schedule (``progressive_start``, ``progressive_every``);
+    the held-out evaluation on ``eval_items`` images in batches of ``eval_batch`` (factor-oracle
+    R^2 with ``oracle``), whose per-image PSNR sets the encoder's out-of-domain threshold
+    (``ood_quantile``, ``ood_margin_db``).
+    """
 
     trains_generator = False
+    renamed_options = {**RENAMED_OPTIONS, "factors": "factors_weight"}
 
     def __init__(
         self,
-        l1: float = 1.0,
-        edges: float = 0.0,
-        detail: float = 0.0,
-        hard_pixels: float = 0.0,
-        hard_fraction: float = 0.03,
-        mouth: float = 0.0,
-        mouth_margin: float = REGION_MARGIN,
-        eyes: float = 0.0,
-        readings: float = 0.0,
-        readings_oracle: str = "",
-        readings_factors: list[str] | None = None,
-        factors: float = 0.0,
+        objective: ObjectiveConfig | Mapping[str, Any] | None = None,
+        factors_weight: float = 0.0,
         factor_labels: list[str] | None = None,
-        perceptual: float = 0.5,
-        perceptual_kind: PerceptualKind = "auto",
-        lpips_weights: str = "",
-        latent: float = 0.001,
-        delta: float = 0.0002,
-        delta_norm: float = 2.0,
         progressive_start: int = 0,
         progressive_every: int = 0,
         eval_items: int = 64,
@@ -68,12 +61,8 @@ class ReconstructionStage(TrainingStage):
         ood_quantile: float = 0.02,
         ood_margin_db: float = 3.0,
     ) -> None:
-        self.objective_options = dict(l1=l1, edges=edges, detail=detail, hard_pixels=hard_pixels,
-                                      hard_fraction=hard_fraction, mouth=mouth, mouth_margin=mouth_margin, eyes=eyes,
-                                      readings=readings, readings_oracle=readings_oracle,
-                                      readings_factors=readings_factors, perceptual=perceptual, latent=latent, delta=delta,
-                                      delta_norm=delta_norm, perceptual_kind=perceptual_kind, lpips_weights=lpips_weights)
-        self.factors = factors
+        self.objective_config = structure_options(ObjectiveConfig, objective, "objective")
+        self.factors_weight = factors_weight
         self.factor_labels = list(factor_labels or DEFAULT_FACTORS)
         self.progressive_start, self.progressive_every = progressive_start, progressive_every
         self.eval_items, self.eval_batch = eval_items, eval_batch
@@ -96,11 +85,11 @@ class ReconstructionStage(TrainingStage):
             self.encoder.set_latent_avg(generator.w_avg)
         self.generator.requires_grad_(self.trains_generator)
         self.generator.train(self.trains_generator)
-        self.objective = ReconstructionObjective(**self.objective_options).to(context.device)
+        self.objective = ReconstructionObjective(self.objective_config).to(context.device)
         self.data = context.dataset("train")
         name_encoder_domain(self.encoder, self.data)  # no domain option: named after the training data
         self.factor_probe: FactorProbe | None = None
-        if self.factors > 0:
+        if self.factors_weight > 0:
             mean, std = label_statistics(self.data, self.factor_labels, LABEL_STATISTICS_ITEMS)
             self.factor_probe = FactorProbe(generator.num_ws, generator.w_dim, mean, std).to(context.device)
 
@@ -141,7 +130,7 @@ class ReconstructionStage(TrainingStage):
         if self.factor_probe is not None:
             factor_loss = self.factor_probe.loss(ws, factor_targets(batch, self.factor_labels))
             values["factors"] = float(factor_loss.detach())
-            loss = loss + self.factors * factor_loss
+            loss = loss + self.factors_weight * factor_loss
         if active is not None:
             values["active_layers"] = float(active)
         if step % 50 == 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -35,7 +36,8 @@ class LipSyncPretrainStage(TrainingStage):
     """
 
     def __init__(self, windows_per_clip: int = 4, negatives: int = 8, min_negative_offset: int = 15,
-                 eval_clips: int = 32, eval_max_offset: int = 15, audio_augment: dict[str, Any] | None = None) -> None:
+                 eval_clips: int = 32, eval_max_offset: int = 15,
+                 audio_augment: AudioAugmentation | Mapping[str, Any] | None = None) -> None:
         self.windows_per_clip, self.negatives = windows_per_clip, negatives
         self.min_negative_offset = min_negative_offset
         self.eval_clips, self.eval_max_offset = eval_clips, eval_max_offset

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
+
+import attrs
 
 import torch
 import torch.nn.functional as F
@@ -22,16 +25,37 @@ from styletalker_core.losses import (
     require_landmarks,
     weighted_regions,
 )
+from styletalker_core.losses.terms import ImageTermsConfig
 from styletalker_core.model import TalkingHead, motion_kl, sync_loss
+from styletalker_core.recipe.options import structure_options
 from styletalker_motion.assembly import talking_head_from_context
 from styletalker_motion.batches import batch_context, batch_latents
 from styletalker_motion.heldout import heldout_scores
 
 
+@attrs.define(kw_only=True)
+class MainObjectiveConfig(ImageTermsConfig):
+    """The main stage's terms (``[stages.main.objective]``): the image terms (:class:`ImageTermsConfig`;
+    the latent term compares with the real frames' codes), ``sync_weight`` (the lip-sync term, offsets
+    up to ``sync_max_offset``), ``kl_weight``, ``adversarial_weight`` (its discriminator's R1 weight
+    ``r1_gamma``) and ``augment_consistency_weight``."""
+
+    perceptual_weight: float = 1.0
+    latent_weight: float = 1.0
+    sync_weight: float = 0.1
+    sync_max_offset: int = 5
+    kl_weight: float = 0.01
+    adversarial_weight: float = 0.0
+    r1_gamma: float = 1.0
+    augment_consistency_weight: float = 1.0
+
+
 class StyleTalkerMainStage(TrainingStage):
-    """L = rec * L1(x_hat, x) + perceptual * P(x_hat, x) + latent * ||w_hat - w||^2 + sync * L_sync
-    + kl * KL(q || p) [+ mouth * L1 in the mouth's landmark box + eyes * L1 in the eyes' box]
-    [+ readings * mean_f (O_f(x_hat) - O_f(x))^2] [+ adversarial * non-saturating GAN loss].
+    """L = l1_weight * L1(x_hat, x) + perceptual_weight * P(x_hat, x) + latent_weight * ||w_hat - w||^2
+    + sync_weight * L_sync + kl_weight * KL(q || p) [+ mouth_weight * L1 in the mouth's landmark box
+    + eyes_weight * L1 in the eyes' box] [+ readings_weight * mean_f (O_f(x_hat) - O_f(x))^2]
+    [+ adversarial_weight * non-saturating GAN loss]; the weights and the terms' settings are the
+    ``objective`` table (:class:`MainObjectiveConfig`), the schedules and the rest stage options.
 
     The latent term and the KL are both per frame: ||w_hat - w||^2 is summed over the W+ code
     (layers x width) like the KL over z, then both are averaged over frames. (Averaged over
@@ -69,50 +93,37 @@ class StyleTalkerMainStage(TrainingStage):
     adversarial term needs ``[model.discriminator]``.
     """
 
+    renamed_options = {"rec_weight": "objective.l1_weight", "perceptual": "objective.perceptual_kind",
+                       **{moved: f"objective.{moved}" for moved in (
+                           "perceptual_weight", "lpips_weights", "latent_weight", "sync_weight", "sync_max_offset",
+                           "mouth_weight", "eyes_weight", "readings_weight", "readings_oracle", "readings_factors",
+                           "kl_weight", "adversarial_weight", "r1_gamma", "augment_consistency_weight")}}
+
     def __init__(
         self,
-        rec_weight: float = 1.0,
-        perceptual_weight: float = 1.0,
-        perceptual: Literal["auto", "lpips", "ms_ssim"] = "auto",
-        lpips_weights: str = "",
-        latent_weight: float = 1.0,
-        sync_weight: float = 0.1,
-        sync_max_offset: int = 5,
-        mouth_weight: float = 0.0,
-        eyes_weight: float = 0.0,
-        readings_weight: float = 0.0,
-        readings_oracle: str = "",
-        readings_factors: list[str] | None = None,
-        kl_weight: float = 0.01,
+        objective: MainObjectiveConfig | Mapping[str, Any] | None = None,
         kl_warmup_steps: int = 0,
         lip_warmup_steps: int = 0,
-        adversarial_weight: float = 0.0,
-        r1_gamma: float = 1.0,
         render_frames: int = 8,
         train_generator: bool = False,
         generator_lr_scale: float = 0.1,
         train_audio_encoder: bool = True,
         posterior_audio_dropout: float = 0.25,
-        audio_augment: dict[str, Any] | None = None,
+        audio_augment: AudioAugmentation | Mapping[str, Any] | None = None,
         augment_mode: Literal["reconstruction", "consistency"] = "consistency",
-        augment_consistency_weight: float = 1.0,
         eval_clips: int = 16,
     ) -> None:
-        self.rec_weight, self.perceptual_weight, self.latent_weight = rec_weight, perceptual_weight, latent_weight
-        self.perceptual_kind, self.lpips_weights = perceptual, lpips_weights
-        self.sync_weight, self.sync_max_offset = sync_weight, sync_max_offset
-        self.regions = weighted_regions(mouth_weight, eyes_weight)
-        self.readings_weight, self.readings_oracle_path = readings_weight, readings_oracle
-        self.readings_factors = tuple(readings_factors or DEFAULT_READINGS)
-        self.kl_weight, self.kl_warmup_steps = kl_weight, kl_warmup_steps
+        self.objective = structure_options(MainObjectiveConfig, objective, "objective")
+        self.regions = weighted_regions(self.objective.mouth_weight, self.objective.eyes_weight)
+        self.readings_factors = tuple(self.objective.readings_factors or DEFAULT_READINGS)
+        self.kl_warmup_steps = kl_warmup_steps
         self.lip_warmup_steps = lip_warmup_steps
-        self.adversarial_weight, self.r1_gamma = adversarial_weight, r1_gamma
         self.render_frames = render_frames
         self.train_generator, self.generator_lr_scale = train_generator, generator_lr_scale
         self.train_audio_encoder = train_audio_encoder
         self.posterior_audio_dropout = posterior_audio_dropout
         self.audio_augment = AudioAugmentation.from_table(audio_augment)
-        self.augment_mode, self.augment_consistency_weight = augment_mode, augment_consistency_weight
+        self.augment_mode = augment_mode
         self.eval_clips = eval_clips
         self._fake: torch.Tensor | None = None
 
@@ -128,17 +139,19 @@ class StyleTalkerMainStage(TrainingStage):
         if not self.train_audio_encoder:
             self.head.audio_encoder.requires_grad_(False)
         self.sync_discriminator = None
-        if self.sync_weight > 0 or context.has_component("lipsync_discriminator"):
+        if self.objective.sync_weight > 0 or context.has_component("lipsync_discriminator"):
             self.sync_discriminator = context.component("lipsync_discriminator").requires_grad_(False).eval()
-        self.discriminator = context.component("discriminator") if self.adversarial_weight > 0 else None
+        self.discriminator = context.component("discriminator") if self.objective.adversarial_weight > 0 else None
         self.readings_oracle = None
-        if self.readings_weight > 0:
-            self.readings_oracle = load_frozen_oracle(self.readings_oracle_path).to(context.device)
-        needs_images = (self.rec_weight > 0 or self.perceptual_weight > 0 or self.sync_weight > 0 or self.regions
+        if self.objective.readings_weight > 0:
+            self.readings_oracle = load_frozen_oracle(self.objective.readings_oracle).to(context.device)
+        weights = self.objective
+        needs_images = (weights.l1_weight > 0 or weights.perceptual_weight > 0 or weights.sync_weight > 0 or self.regions
                         or self.readings_oracle is not None or self.discriminator)
         self.perceptual = None
-        if self.perceptual_weight > 0:
-            self.perceptual = build_perceptual_loss(self.perceptual_kind, self.lpips_weights or None).to(context.device)
+        if self.objective.perceptual_weight > 0:
+            self.perceptual = build_perceptual_loss(self.objective.perceptual_kind,
+                                                    self.objective.lpips_weights or None).to(context.device)
         self.needs_images = bool(needs_images)
         self.data = context.dataset("train")
         self.val = context.dataset("val") if context.recipe.data.val is not None else None
@@ -198,16 +211,16 @@ class StyleTalkerMainStage(TrainingStage):
         out = self.head.training_latents(ws, w_id, audio, context, posterior_audio=keep_audio, generator=rng,
                                          motion=motion_step >= 0)
         latent = ((out.ws - ws) ** 2).flatten(2).sum(-1).mean()  # per frame, like the KL
-        total = self.latent_weight * latent
+        total = self.objective.latent_weight * latent
         values = {"latent": float(latent.detach())}
         if self.audio_augment is not None and self.augment_mode == "consistency":
             consistency = self._augment_consistency(batch, ws, w_id, context, out.dw_lip, rng)
-            total = total + self.augment_consistency_weight * consistency
+            total = total + self.objective.augment_consistency_weight * consistency
             values["augment_consistency"] = float(consistency.detach())
         if motion_step >= 0:
             kl = motion_kl(self.head.prior, out.z, out.mean, out.log_var, out.features, out.future).mean()
             kl_scale = min(1.0, (motion_step + 1) / self.kl_warmup_steps) if self.kl_warmup_steps > 0 else 1.0
-            total = total + kl_scale * self.kl_weight * kl
+            total = total + kl_scale * self.objective.kl_weight * kl
             values["kl"] = float(kl.detach())
         if self.needs_images:
             count = t if self.render_frames <= 0 else min(self.render_frames, t)
@@ -216,7 +229,7 @@ class StyleTalkerMainStage(TrainingStage):
             real = frames[:, first:first + count].flatten(0, 1)
             error = (fake - real).abs()
             l1 = error.mean()
-            total = total + self.rec_weight * l1
+            total = total + self.objective.l1_weight * l1
             values["l1"] = float(l1.detach())
             for name, points, weight in self.regions:
                 region = masked_l1(error, self._region_mask(batch, points, first, count, fake.shape[-2:])).mean()
@@ -224,20 +237,20 @@ class StyleTalkerMainStage(TrainingStage):
                 values[f"{name}_l1"] = float(region.detach())
             if self.readings_oracle is not None:
                 readings = reading_error(self.readings_oracle, fake, real, self.readings_factors)
-                total = total + self.readings_weight * readings
+                total = total + self.objective.readings_weight * readings
                 values["readings"] = float(readings.detach())
             if self.perceptual is not None:
                 perceptual = self.perceptual(fake, real).mean()
-                total = total + self.perceptual_weight * perceptual
+                total = total + self.objective.perceptual_weight * perceptual
                 values["perceptual"] = float(perceptual.detach())
-            if self.sync_weight > 0 and self.sync_discriminator is not None:
+            if self.objective.sync_weight > 0 and self.sync_discriminator is not None:
                 sync, accuracy = sync_loss(self.sync_discriminator, fake.unflatten(0, (b, count)), batch["audio"],
-                                           context + first, self.sync_max_offset)
-                total = total + self.sync_weight * sync
+                                           context + first, self.objective.sync_max_offset)
+                total = total + self.objective.sync_weight * sync
                 values.update(sync=float(sync.detach()), sync_accuracy=float(accuracy))
             if self.discriminator is not None:
                 adversarial = F.softplus(-self.discriminator(fake)).mean()
-                total = total + self.adversarial_weight * adversarial
+                total = total + self.objective.adversarial_weight * adversarial
                 values["adversarial"] = float(adversarial.detach())
                 self._fake = fake.detach()
         return total, values
@@ -253,20 +266,21 @@ class StyleTalkerMainStage(TrainingStage):
     @staticmethod
     def _region_mask(batch: dict[str, Any], points: slice, first: int, count: int, size: tuple[int, int]) -> torch.Tensor:
         """The landmark boxes of ``points`` in frames first..first+count of every clip -> mask [b count, 1, h, w]."""
-        landmarks = require_landmarks(batch, "mouth_weight and eyes_weight need")
+        landmarks = require_landmarks(batch, "objective.mouth_weight and objective.eyes_weight need")
         window = landmarks[:, first:first + count].flatten(0, 1)
         return landmark_box_mask(window, points, tuple(size), REGION_MARGIN, tuple(batch["frames"].shape[-2:]))
 
     def _discriminator_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         assert self.discriminator is not None and self._fake is not None
-        real = batch["frames"].flatten(0, 1)[: len(self._fake)].detach().requires_grad_(self.r1_gamma > 0)
+        r1_gamma = self.objective.r1_gamma
+        real = batch["frames"].flatten(0, 1)[: len(self._fake)].detach().requires_grad_(r1_gamma > 0)
         real_logits = self.discriminator(real)
         loss = F.softplus(self.discriminator(self._fake)).mean() + F.softplus(-real_logits).mean()
         values = {"d_loss": float(loss.detach())}
-        if self.r1_gamma > 0:
+        if r1_gamma > 0:
             (gradient,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
             r1 = gradient.pow(2).flatten(1).sum(1).mean()
-            loss = loss + 0.5 * self.r1_gamma * r1
+            loss = loss + 0.5 * r1_gamma * r1
             values["r1"] = float(r1.detach())
         return loss, values
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -22,8 +23,8 @@ class PriorOnlyStage(TrainingStage):
     fixed. ``audio_augment`` (see the main stage) degrades the speech the prior is conditioned on.
     Held-out: prior_nll and kl per frame on ``data.val``."""
 
-    def __init__(self, use_posterior_mean: bool = False, audio_augment: dict[str, Any] | None = None,
-                 eval_clips: int = 16) -> None:
+    def __init__(self, use_posterior_mean: bool = False,
+                 audio_augment: AudioAugmentation | Mapping[str, Any] | None = None, eval_clips: int = 16) -> None:
         self.use_posterior_mean = use_posterior_mean
         self.audio_augment = AudioAugmentation.from_table(audio_augment)
         self.eval_clips = eval_clips

@@ -47,12 +47,13 @@ class Entry:
 def model_recipe(model: str | Path, overrides: Sequence[str], registries: Registries) -> Recipe:
     """The recipe stored in a model file (the one it was trained with), with ``overrides`` applied."""
     from styletalker_core.checkpoint import read_metadata
+    from styletalker_core.recipe.options import upgrade_recipe
     from styletalker_core.recipe.validate import apply_override, structure
 
     raw = read_metadata(model).get("recipe")
     if not isinstance(raw, dict) or not raw:
         raise StyleTalkerError(f"{model}: stores no recipe; give the recipe to evaluate it with as well")
-    raw = dict(raw)
+    raw = upgrade_recipe(raw, registries)  # written by an earlier version: today's option names
     for assignment in overrides:
         apply_override(raw, assignment, registries)
     return structure(raw, registries, source=f"{model} (its recipe)")

@@ -15,6 +15,8 @@ the lips must stay in time with it; pitch changes give the voice variation witho
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
 import torch
@@ -62,8 +64,11 @@ class AudioAugmentation:
             raise ValueError(f"audio_augment.band_rates must be sample rates in [1000, {SAMPLE_RATE}), got {list(value)}")
 
     @classmethod
-    def from_table(cls, table: dict | None) -> AudioAugmentation | None:
-        """A recipe table (None or empty: no augmentation); unknown keys are a ValueError naming them."""
+    def from_table(cls, table: AudioAugmentation | Mapping[str, Any] | None) -> AudioAugmentation | None:
+        """A recipe table (None or empty: no augmentation) or an AudioAugmentation (kept); unknown
+        keys are a ValueError naming them."""
+        if isinstance(table, cls):
+            return table
         if not table:
             return None
         known = {field.name for field in attrs.fields(cls)}

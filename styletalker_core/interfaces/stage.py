@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import abc
 from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any, ClassVar, Protocol
 
 import attrs
 import torch
@@ -87,11 +88,19 @@ class OptimizerGroup:
 class TrainingStage(abc.ABC):
     """A stage of a recipe. Constructor keyword arguments are the stage's recipe options.
 
+    Related options can form one typed table: a keyword annotated with an attrs class (or that
+    class ``| Mapping[str, Any] | None``) is a nested table in the recipe, checked field by field
+    (styletalker_core.recipe.options). ``renamed_options`` maps options a stage no longer takes
+    to their new dotted paths: a recipe using one gets an error naming the new path, and recipes
+    stored by runs and model files are rewritten.
+
     Life cycle: ``setup(context)`` once; then per step ``phases(step)``, and for each phase
     ``loss(phase, batch, step)`` (the engine does backward, gradient averaging across
     processes, clipping and the optimizer step); then ``after_step(step)``. At the end,
     ``evaluate()`` on rank 0 and ``outputs()`` are saved as the stage's result.
     """
+
+    renamed_options: ClassVar[Mapping[str, str]] = {}
 
     @abc.abstractmethod
     def setup(self, context: StageContext) -> None:

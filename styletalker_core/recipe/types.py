@@ -6,6 +6,7 @@ float or a bool), a float field takes an integer or a float, a string field a st
 
 from __future__ import annotations
 
+import collections.abc
 import enum
 import inspect
 import pathlib
@@ -43,8 +44,8 @@ def describe(annotation: Any) -> str:
         return "a string"
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in args)
-    if origin in (Union, types.UnionType):
-        return " or ".join(describe(a) for a in args if a is not _NONE_TYPE) + (
+    if origin in (Union, types.UnionType):  # a config class or its table (recipe/options.py) reads "a table" once
+        return " or ".join(dict.fromkeys(describe(a) for a in args if a is not _NONE_TYPE)) + (
             " (or omitted)" if _NONE_TYPE in args else ""
         )
     if origin in (list, tuple, typing.Sequence, typing.get_origin(typing.Sequence[int])):
@@ -52,7 +53,7 @@ def describe(annotation: Any) -> str:
             same = len(set(args)) == 1
             return f"a list of {len(args)} {_plural(args[0]) if same else 'values'}"
         return f"a list of {_plural(args[0]) if args else 'values'}"
-    if origin is dict:
+    if origin in (dict, collections.abc.Mapping):
         return "a table"
     if origin is Annotated:
         kind = nested_kind(annotation)
@@ -122,7 +123,7 @@ def check_value(value: Any, annotation: Any, path: str) -> list[str]:
         for index, (item, item_type) in enumerate(zip(value, item_types)):
             problems += check_value(item, item_type, f"{path}[{index}]")
         return problems
-    if origin is dict or annotation is dict:
+    if origin in (dict, collections.abc.Mapping) or annotation is dict:
         if not isinstance(value, dict):
             return wrong
         value_type = args[1] if len(args) == 2 else Any

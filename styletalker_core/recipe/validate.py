@@ -24,6 +24,7 @@ from styletalker_core.recipe.schema import (
     Recipe,
     StageConfig,
 )
+from styletalker_core.recipe.options import config_class, renamed_message
 from styletalker_core.recipe.types import check_value, convert_text
 from styletalker_core.registry.components import (
     RESERVED_KEYS,
@@ -144,15 +145,21 @@ class _Validator:
             option_path = _join(path, key)
             parameter = parameters.get(key)
             if parameter is None:
-                if not open_ended:
+                renamed = renamed_message(entry.factory, key, option_path)
+                if renamed is not None:
+                    self.problems.append(renamed)
+                elif not open_ended:
                     self.problems.append(
                         f"{option_path}: option not accepted by {entry.kind} {entry.name!r} "
                         f"({entry.factory.__qualname__}); " + suggest(key, list(parameters), "options")
                     )
                 continue
             kind = nested_kind(parameter.annotation)
+            config = config_class(parameter.annotation)
             if kind is not None:
                 self.check_component(value, kind, option_path)
+            elif config is not None and isinstance(value, dict):  # a nested option table: its fields too
+                self.check_class(value, config, option_path)
             else:
                 self.problems += check_value(value, parameter.annotation, option_path)
 
@@ -218,9 +225,11 @@ def annotation_at(raw: dict[str, Any], parts: list[str], registries: Registries)
             else:
                 entry = _component_entry(node, "stage", registries)
                 parameter = parameter_annotations(entry).get(part) if entry else None
-                return parameter.annotation if parameter else Any
-        elif attrs.has(_strip_optional(annotation)):
-            hints = typing.get_type_hints(_strip_optional(annotation))
+                if parameter is None:
+                    return Any
+                annotation = config_class(parameter.annotation) or parameter.annotation  # a nested option table
+        elif config_class(annotation) is not None:
+            hints = typing.get_type_hints(config_class(annotation))
             if part not in hints:
                 return Any
             annotation = hints[part]

@@ -194,9 +194,12 @@ def _label_names(recipe: Recipe, table: str = "train") -> set[str] | None:
 
 
 def stage_needs(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    """What a built-in stage reads from its data: {"labels": [(option, [names])], "landmarks": [option]}."""
-    def positive(key: str) -> bool:
-        value = options.get(key, 0)
+    """What a built-in stage reads from its data: {"labels": [(option, [names])], "landmarks": [option]},
+    options named by their path in the stage table (``objective.mouth_weight``)."""
+    objective = options.get("objective") if isinstance(options.get("objective"), dict) else {}
+
+    def positive(table: dict[str, Any], key: str) -> bool:
+        value = table.get(key, 0)
         return isinstance(value, (int, float)) and value > 0
 
     labels: list[tuple[str, list[str]]] = []
@@ -205,16 +208,12 @@ def stage_needs(name: str, options: dict[str, Any]) -> dict[str, Any]:
     if name == "label_render":
         labels.append(("label_names", list(options.get("label_names") or
                                            ["identity", "pose", "eye_open", "mouth_open", "mouth_width"])))
-    if name in ("label_render", "e4e_encoder", "autoencoder"):
-        if name != "label_render" and positive("factors"):
-            labels.append(("factors", list(options.get("factor_labels") or ["mouth_open", "mouth_width", "eye_open"])))
-        if positive("readings"):
-            labels.append(("readings", list(options.get("readings_factors") or readings_default)))
-        landmarks += [key for key in ("mouth", "eyes") if positive(key)]
-    if name == "styletalker_main":
-        if positive("readings_weight"):
-            labels.append(("readings_weight", list(options.get("readings_factors") or readings_default)))
-        landmarks += [key for key in ("mouth_weight", "eyes_weight") if positive(key)]
+    if name in ("e4e_encoder", "autoencoder") and positive(options, "factors_weight"):
+        labels.append(("factors_weight", list(options.get("factor_labels") or ["mouth_open", "mouth_width", "eye_open"])))
+    if name in ("label_render", "e4e_encoder", "autoencoder", "styletalker_main"):
+        if positive(objective, "readings_weight"):
+            labels.append(("objective.readings_weight", list(objective.get("readings_factors") or readings_default)))
+        landmarks += [f"objective.{key}" for key in ("mouth_weight", "eyes_weight") if positive(objective, key)]
     return {"labels": labels, "landmarks": landmarks}
 
 

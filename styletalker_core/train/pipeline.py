@@ -26,6 +26,7 @@ from styletalker_core.errors import StyleTalkerError
 from styletalker_core.interfaces.metric_logger import MetricLogger
 from styletalker_core.io.atomic import write_json_atomic, write_text_atomic
 from styletalker_core.recipe.loader import read_toml
+from styletalker_core.recipe.options import upgrade_recipe
 from styletalker_core.recipe.schema import Recipe
 from styletalker_core.recipe.toml_writer import dumps
 from styletalker_core.recipe.validate import unstructure
@@ -116,7 +117,7 @@ def _finished(run_dir: Path, name: str) -> bool:
     return (run_dir / name / "done.json").is_file()
 
 
-def _check_run_recipe(run_dir: Path, recipe: Recipe, restart_from: str | None = None) -> None:
+def _check_run_recipe(run_dir: Path, recipe: Recipe, registries: Registries, restart_from: str | None = None) -> None:
     """Write the run's recipe; on a rerun with another recipe, keep what still holds.
 
     A stage folder is reused as long as the stage's own configuration (:func:`stage_configuration`)
@@ -133,7 +134,8 @@ def _check_run_recipe(run_dir: Path, recipe: Recipe, restart_from: str | None = 
     if restart_from is not None and restart_from not in names:
         raise StyleTalkerError(f"--restart-from {restart_from}: recipe {recipe.name} has no such stage; "
                                f"stages: {', '.join(names)}")
-    previous = read_toml(path) if path.is_file() else None
+    # a run folder an earlier version wrote: its stage options under today's names
+    previous = upgrade_recipe(read_toml(path), registries) if path.is_file() else None
     if restart_from is not None:
         for name in names[names.index(restart_from):]:
             if (run_dir / name).exists():
@@ -267,7 +269,7 @@ def train_recipe(
     runtime = setup_runtime(recipe.runtime)
     run_dir = Path(run_dir or recipe.run_dir())
     if runtime.is_main:
-        _check_run_recipe(run_dir, recipe, restart_from)
+        _check_run_recipe(run_dir, recipe, registries, restart_from)
     runtime.barrier()
     unknown = sorted(set(only_stages or []) - set(recipe.stages))
     if unknown:
