@@ -14,8 +14,13 @@ demo: setup
 test: setup
 	@$(BIN)/python -m pytest -q
 
+# Lint: ruff over the repository and mypy over the core and built-in plugins (settings in pyproject.toml).
+lint: setup
+	@$(BIN)/ruff check .
+	@$(BIN)/mypy
+
 bench: setup
 	@$(BIN)/python -m pytest benchmarks -q --benchmark-only
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .benchmarks
+	rm -rf $(VENV) out .pytest_cache .benchmarks .mypy_cache .ruff_cache
