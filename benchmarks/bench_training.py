@@ -127,8 +127,7 @@ def stage_recipe(stage: str, data: Path, run_dir: Path, precision: str, device: 
 def run_one(stage: str, recipe, run_dir: Path, registries, profile: bool) -> dict:  # noqa: ANN001
     """Train ``stage`` for its steps through the engine; per-step wall times, split at the batch's arrival."""
     from styletalker_core.registry import ComponentSpec, build_component
-    from styletalker_core.train import StageContext, run_stage, setup_runtime
-    from styletalker_core.train import loop
+    from styletalker_core.train import StageContext, loop, run_stage, setup_runtime
 
     runtime = setup_runtime(recipe.runtime)
     config = recipe.stages[stage]

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from styletalker_core.io.atomic import write_text_atomic
 from styletalker_core.interfaces import MetricLogger
+from styletalker_core.io.atomic import write_text_atomic
 
 
 class JsonLinesLogger(MetricLogger):

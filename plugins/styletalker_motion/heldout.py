@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch.utils.data import Dataset
 from torch.utils.data.dataloader import default_collate

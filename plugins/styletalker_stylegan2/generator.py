@@ -14,7 +14,6 @@ from styletalker_core.nn.style_generator import StyleGenerator, compute_dtype, m
 from styletalker_stylegan2.layers import SynthesisBlock
 
 
-
 def channels_per_resolution(resolution: int, channel_base: int, channel_max: int) -> dict[int, int]:
     """Feature maps of each block, 4 .. resolution: min(channel_base / r, channel_max)."""
     return {4 * 2 ** i: min(channel_base // (4 * 2 ** i), channel_max) for i in range(int(math.log2(resolution)) - 1)}

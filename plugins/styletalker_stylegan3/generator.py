@@ -14,7 +14,6 @@ from styletalker_core.nn.style_generator import StyleGenerator, compute_dtype, m
 from styletalker_stylegan3.layers import SynthesisInput, SynthesisLayer, layer_schedule
 
 
-
 class StyleGAN3Generator(StyleGenerator):
     """StyleGAN3: z [b, z_dim] -> w [b, num_ws, w_dim] -> images [b, c, r, r]; num_ws = num_layers + 2.
 

@@ -9,7 +9,6 @@
 
 from styletalker_core.ablate.clips import HeldoutClip, dataset_root, load_clips
 from styletalker_core.ablate.generation import MODES, fitted_indices, generate_items
-from styletalker_core.ablate.runs import AblationSettings, RecipeRun
 from styletalker_core.ablate.runner import (
     ModelEvaluation,
     evaluate_model,
@@ -19,6 +18,7 @@ from styletalker_core.ablate.runner import (
     quote_command,
     run_ablation,
 )
+from styletalker_core.ablate.runs import AblationSettings, RecipeRun
 
 __all__ = [
     "MODES",

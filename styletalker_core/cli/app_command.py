@@ -32,8 +32,8 @@ def run(args: argparse.Namespace) -> int:
 
     from styletalker_core.app.jobs import AppConfig
     from styletalker_core.app.server import default_work_dir, serve
-    from styletalker_core.errors import StyleTalkerError
     from styletalker_core.devices import parse_device
+    from styletalker_core.errors import StyleTalkerError
 
     parse_device(args.device)
     if not 0 < args.port < 65536:

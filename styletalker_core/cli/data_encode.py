@@ -93,9 +93,9 @@ def check_dataset(root: str) -> None:
 def run_encode(args: argparse.Namespace) -> int:
     from styletalker_core.checkpoint import load_checkpoint
     from styletalker_core.data.latent_cache import encode_dataset
+    from styletalker_core.devices import parse_device
     from styletalker_core.errors import StyleTalkerError
     from styletalker_core.plugin_host import get_registries
-    from styletalker_core.devices import parse_device
 
     if args.batch_size < 1:
         raise StyleTalkerError(f"--batch-size {args.batch_size}: give at least 1")

@@ -58,8 +58,8 @@ def run_model(args: argparse.Namespace) -> int:
     from styletalker_core.ablate import evaluate_model_file
     from styletalker_core.ablate.report import mode_title
     from styletalker_core.ablate.speech import parse_conditions
-    from styletalker_core.io.atomic import write_json_atomic
     from styletalker_core.errors import StyleTalkerError
+    from styletalker_core.io.atomic import write_json_atomic
     from styletalker_core.plugin_host import get_registries
     from styletalker_core.recipe import load_recipe
     from styletalker_core.sample.outputs import check_output_file

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -81,8 +80,8 @@ def load_sampler(args: argparse.Namespace):  # noqa: ANN201 - styletalker_core.s
 
 
 def run(args: argparse.Namespace) -> int:
-    from styletalker_core.errors import StyleTalkerError
     from styletalker_core.devices import parse_device
+    from styletalker_core.errors import StyleTalkerError
 
     parse_device(args.device)  # before anything is read: a machine without that device fails at once
     single = [name for name in ("image", "audio", "out", "motion") if getattr(args, name)]

@@ -353,11 +353,11 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from styletalker_core.cli.sample_command import load_sampler
+    from styletalker_core.devices import parse_device
     from styletalker_core.errors import StyleTalkerError
     from styletalker_core.sample import InputError, SampleSettings, with_overrides
     from styletalker_core.sample.faces import check_motion_name
     from styletalker_core.sample.stream import StreamError, open_session
-    from styletalker_core.devices import parse_device
 
     parse_device(args.device)
     if not args.chunk_ms > 0:

@@ -31,12 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def check_inputs(recipe, resume: str | None) -> None:  # noqa: ANN001 - a styletalker_core.recipe.Recipe
     """Before anything is written: the run folder can be written, and the clip datasets the recipe
     names (``sharded`` datasets' ``root``) exist and have a readable manifest."""
-    from styletalker_core.cli.data_encode import check_dataset
-    from styletalker_core.sample.outputs import check_output_folder
-
     from pathlib import Path
 
+    from styletalker_core.cli.data_encode import check_dataset
     from styletalker_core.errors import StyleTalkerError
+    from styletalker_core.sample.outputs import check_output_folder
 
     if resume is not None and not Path(resume).is_dir():
         what = "is a file, not a run folder" if Path(resume).exists() else "no such run folder"

@@ -26,10 +26,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from styletalker_core.io.atomic import atomic_path, write_json_atomic
 from styletalker_core.data.shards import ShardReader, latent_path
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.interfaces.image_encoder import ImageEncoder
+from styletalker_core.io.atomic import atomic_path, write_json_atomic
 
 LOG = logging.getLogger(__name__)
 CACHE_FORMAT = "styletalker-latents"

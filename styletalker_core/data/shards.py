@@ -39,8 +39,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from styletalker_core.io.atomic import atomic_path, write_json_atomic
 from styletalker_core.errors import StyleTalkerError
+from styletalker_core.io.atomic import atomic_path, write_json_atomic
 
 FORMAT_NAME = "styletalker-clips"
 FORMAT_VERSION = 1

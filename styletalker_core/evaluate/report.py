@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ class ItemResult:
     values: dict[str, float]
     source: dict[str, str] = attrs.Factory(dict)  # what was compared: generated file, reference, ...
     skipped: dict[str, str] = attrs.Factory(dict)  # metric name -> why it did not run on this item
+    # pooled metric name -> its observations of this item (name -> values), pooled over items for the summary
+    observations: dict[str, dict[str, list[float]]] = attrs.Factory(dict)
 
 
 @attrs.define
@@ -39,6 +42,9 @@ class Summary:
     """Aggregate of one value over the videos: mean and population std of the finite values.
 
     count: videos with a finite value; missing: videos where the metric ran but returned NaN.
+    pooled: the value of a pooled metric (interfaces/metric.py, PooledMetric) computed from the
+    observations of all videos together: ``mean`` holds it (NaN when the pooled observations do not
+    define it), ``std`` is NaN, ``count`` the videos observed and ``missing`` 0.
     """
 
     key: str
@@ -48,13 +54,21 @@ class Summary:
     std: float
     count: int
     missing: int
+    pooled: bool = False
+
+
+Pool = Callable[[Sequence[Any]], dict[str, float]]
 
 
 @attrs.define
 class EvalReport:
+    """metrics that ran, per-video results and their summary. pools: the ``pool`` function of each
+    pooled metric (by metric name; not written to JSON), for statistics that pool resampled videos."""
+
     metrics: list[MetricInfo]
     items: list[ItemResult]
     summary: dict[str, Summary]
+    pools: dict[str, Pool] = attrs.Factory(dict)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; NaN and infinities become null (JSON has neither)."""
@@ -75,11 +89,13 @@ class EvalReport:
         rows = []
         for key, s in self.summary.items():
             arrow = "higher" if s.higher_is_better else "lower"
-            rows.append([key, format_number(s.mean), format_number(s.std), str(s.count), str(s.missing), arrow])
+            spread = "pooled" if s.pooled else format_number(s.std)
+            rows.append([key, format_number(s.mean), spread, str(s.count), str(s.missing), arrow])
         return rows
 
     def format_table(self) -> str:
-        """Plain-text table: one row per value with mean, std, count, missing and which way is better."""
+        """Plain-text table: one row per value with mean, std, count, missing and which way is better
+        (a pooled metric's value is in the mean column, with "pooled" for its std)."""
         from styletalker_core.io.table import format_table
 
         return format_table(["value", "mean", "std", "videos", "no score", "better"], self.table_rows())
@@ -107,9 +123,19 @@ def _json_safe(value: Any) -> Any:
 
 
 def summarize(metrics: list[tuple[MetricInfo, Any]], items: list[ItemResult]) -> dict[str, Summary]:
-    """Aggregate every value of every metric over ``items`` (items where a metric was skipped do not count)."""
+    """Aggregate every value of every metric over ``items`` (items where a metric was skipped do not count):
+    the mean of the per-video values, or for a pooled metric its ``pool`` of every video's observations."""
+    from styletalker_core.interfaces.metric import PooledMetric
+
     summary = {}
-    for info, _ in metrics:
+    for info, metric in metrics:
+        if isinstance(metric, PooledMetric):
+            observed = [item.observations[info.name] for item in items if info.name in item.observations]
+            pooled = metric.pool(observed) if observed else {}
+            for key, higher in info.higher_is_better.items():
+                summary[key] = Summary(key, info.name, higher, float(pooled.get(key, math.nan)), math.nan, len(observed), 0,
+                                       pooled=True)
+            continue
         for key, higher in info.higher_is_better.items():
             values = np.array([item.values[key] for item in items if key in item.values], dtype=np.float64)
             finite = values[np.isfinite(values)]

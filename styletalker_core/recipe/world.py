@@ -79,8 +79,8 @@ def _file_options(options: dict[str, Any], path: str):  # noqa: ANN202 - iterato
 
 
 def device_problems(recipe: Recipe) -> list[Problem]:
-    from styletalker_core.errors import StyleTalkerError
     from styletalker_core.devices import parse_device
+    from styletalker_core.errors import StyleTalkerError
 
     found = []
     fields = [("runtime.device", recipe.runtime.device)]

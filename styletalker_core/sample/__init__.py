@@ -14,7 +14,7 @@ Using it::
     result = sampler.run(job)            # writes out/talk_0.mp4 and out/talk_1.mp4
 """
 
-from styletalker_core.sample.engine import STAGES, SampleJob, SampleResult, Sampler, Stopwatch, check_job
+from styletalker_core.sample.engine import STAGES, SampleJob, Sampler, SampleResult, Stopwatch, check_job
 from styletalker_core.sample.faces import InputError
 from styletalker_core.sample.manifest import RowOutcome, read_manifest, run_manifest
 from styletalker_core.sample.outputs import output_paths

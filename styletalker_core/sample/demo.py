@@ -18,7 +18,7 @@ import torch
 from styletalker_core.media import write_image
 from styletalker_core.model import fit_motion
 from styletalker_core.registry import Registries
-from styletalker_core.sample.engine import SampleJob, SampleResult, Sampler
+from styletalker_core.sample.engine import SampleJob, Sampler, SampleResult
 from styletalker_core.sample.faces import prepare_reference, resize_square
 from styletalker_core.sample.outputs import check_output_folder
 from styletalker_core.sample.shipped import require_assets, require_default_model

@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 
 from styletalker_core.errors import StyleTalkerError
-from styletalker_core.sample.engine import SampleJob, SampleResult, Sampler
+from styletalker_core.sample.engine import SampleJob, Sampler, SampleResult
 from styletalker_core.sample.outputs import output_paths
 from styletalker_core.sample.settings import SETTING_NAMES, SampleSettings, with_overrides
 

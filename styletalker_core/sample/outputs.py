@@ -15,8 +15,8 @@ from types import TracebackType
 
 import numpy as np
 
-from styletalker_core.io.atomic import remove_stale_temporaries, temporary_path_for
 from styletalker_core.errors import StyleTalkerError
+from styletalker_core.io.atomic import remove_stale_temporaries, temporary_path_for
 from styletalker_core.media import VideoWriter
 
 LOG = logging.getLogger(__name__)

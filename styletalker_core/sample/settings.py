@@ -6,10 +6,9 @@ recipe stored in the checkpoint, the command line, a manifest row.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Literal, get_args
-
-import math
 
 import attrs
 

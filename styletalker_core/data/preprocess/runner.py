@@ -28,13 +28,13 @@ from typing import Any
 
 import attrs
 
-from styletalker_core.io.atomic import write_json_atomic
 from styletalker_core.data.preprocess.faces import FaceAnalyzer
 from styletalker_core.data.preprocess.layouts import VideoJob, discover_videos
 from styletalker_core.data.preprocess.splits import assign_splits, check_fractions, split_group, summarize
 from styletalker_core.data.preprocess.video import PreprocessSettings, VideoFailure, process_video
 from styletalker_core.data.shards import ShardWriter
 from styletalker_core.errors import StyleTalkerError
+from styletalker_core.io.atomic import write_json_atomic
 
 LOG = logging.getLogger(__name__)
 _WORKER: dict[str, Any] = {}  # per worker process: settings, writer, analyzer

@@ -14,7 +14,6 @@ the first registered implementation's example options, and passes its path.
 from __future__ import annotations
 
 import functools
-import inspect
 import math
 import tempfile
 from pathlib import Path
