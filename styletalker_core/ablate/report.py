@@ -19,8 +19,18 @@ import numpy as np
 from styletalker_core.ablate.generation import MODES
 from styletalker_core.ablate.runs import AblationSettings, RecipeRun
 from styletalker_core.ablate.speech import CONDITIONS, split_mode_key
-from styletalker_core.ablate.statistics import LEVEL, RESAMPLES, RNG_SEED, Difference, Interval, bootstrap_interval, paired_difference
-from styletalker_core.evaluate.report import _json_safe, format_number
+from styletalker_core.ablate.statistics import (
+    LEVEL,
+    RESAMPLES,
+    RNG_SEED,
+    Difference,
+    Interval,
+    bootstrap_interval,
+    paired_difference,
+    pooled_interval,
+    pooled_paired_difference,
+)
+from styletalker_core.evaluate.report import Pool, _json_safe, format_number
 from styletalker_core.io.atomic import atomic_path, write_json_atomic, write_text_atomic
 
 COUNT_SUFFIX = "_missing_faces"  # counts of frames without a face: in the JSON, not in tables and plots
@@ -92,6 +102,49 @@ def value_matrix(group: Group, mode: str, key: str) -> np.ndarray:
     return np.array(rows, dtype=np.float64)
 
 
+def pooling(runs: list[RecipeRun], mode: str, key: str) -> tuple[str, Pool] | None:
+    """(metric name, its pool function) when ``key`` of ``mode`` is a pooled metric's value, else None."""
+    for run in runs:
+        report = run.reports.get(mode)
+        summary = report.summary.get(key) if report is not None else None
+        if summary is not None and summary.pooled and summary.metric in report.pools:
+            return summary.metric, report.pools[summary.metric]
+    return None
+
+
+def observation_rows(group: Group, mode: str, metric: str) -> list[list[dict | None]]:
+    """The observations of the pooled metric ``metric`` of every clip of every seed of ``group`` in ``mode``:
+    [seeds][clips], None where a clip has none."""
+    rows = []
+    for run in group.runs:
+        report = run.reports.get(mode)
+        by_clip = {item.name: item.observations.get(metric) for item in report.items} if report is not None else {}
+        rows.append([by_clip.get(clip) for clip in run.clips])
+    return rows
+
+
+def value_interval(group: Group, mode: str, key: str, pooled: tuple[str, Pool] | None) -> Interval:
+    """``key`` of ``group`` in ``mode`` with its bootstrap interval: the mean over clips and seeds, or for a
+    pooled value (``pooled``: from :func:`pooling`) the statistic of the pooled observations."""
+    if pooled is None:
+        return bootstrap_interval(value_matrix(group, mode, key))
+    metric, pool = pooled
+    return pooled_interval(observation_rows(group, mode, metric), lambda drawn: pool(drawn)[key])
+
+
+def value_difference(group: Group, mode: str, base: Group, base_mode: str, key: str,
+                     pooled: tuple[str, Pool] | None) -> Difference | None:
+    """``key`` of ``group`` in ``mode`` minus that of ``base`` in ``base_mode``, paired over the same clips and
+    seeds; None when they were not measured on the same seeds and clips."""
+    if group.seeds != base.seeds or [run.clips for run in group.runs] != [run.clips for run in base.runs]:
+        return None
+    if pooled is None:
+        return paired_difference(value_matrix(group, mode, key), value_matrix(base, base_mode, key))
+    metric, pool = pooled
+    return pooled_paired_difference(observation_rows(group, mode, metric), observation_rows(base, base_mode, metric),
+                                    lambda drawn: pool(drawn)[key])
+
+
 def higher_is_better(runs: list[RecipeRun], mode: str, key: str) -> bool:
     return next(s.higher_is_better for run in runs if (r := run.reports.get(mode)) and (s := r.summary.get(key)))
 
@@ -101,13 +154,14 @@ def mode_statistics(runs: list[RecipeRun], mode: str) -> dict[str, ValueStatisti
     recipes = groups(runs)
     statistics = {}
     for key in value_keys(runs, mode):
-        matrices = {group.name: value_matrix(group, mode, key) for group in recipes}
-        intervals = {name: bootstrap_interval(matrix) for name, matrix in matrices.items()}
+        pooled = pooling(runs, mode, key)
+        intervals = {group.name: value_interval(group, mode, key, pooled) for group in recipes}
         base = recipes[0]
         differences = {}
         for group in recipes[1:]:
-            if group.seeds == base.seeds and matrices[group.name].shape == matrices[base.name].shape:
-                differences[group.name] = paired_difference(matrices[group.name], matrices[base.name])
+            difference = value_difference(group, mode, base, mode, key, pooled)
+            if difference is not None:
+                differences[group.name] = difference
         statistics[key] = ValueStatistics(key, higher_is_better(runs, mode, key), intervals, differences)
     return statistics
 
@@ -364,8 +418,9 @@ def speech_differences_json(runs: list[RecipeRun]) -> dict:
             for key in value_keys(runs, mode):
                 if key not in value_keys(runs, "audio"):
                     continue
-                difference = paired_difference(value_matrix(group, mode, key), value_matrix(group, "audio", key))
-                out.setdefault(group.name, {}).setdefault(mode, {})[key] = difference.to_json()
+                difference = value_difference(group, mode, group, "audio", key, pooling(runs, mode, key))
+                if difference is not None:
+                    out.setdefault(group.name, {}).setdefault(mode, {})[key] = difference.to_json()
     return out
 
 

@@ -16,12 +16,19 @@ called larger than its interval when the 95 % interval of the difference exclude
 
 With one seed only the clips are resampled: the interval then says nothing about training
 variability (the tables say how many seeds they hold).
+
+A *pooled* value (a statistic of the observations of all clips together, such as the
+Kolmogorov-Smirnov distance between generated and true blink durations: one clip holds too few
+blinks for a per-clip value) is bootstrapped the same way, except that each resample pools the
+drawn clips' observations and computes the statistic of the pool instead of a mean.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import attrs
 import numpy as np
@@ -127,3 +134,64 @@ def paired_difference(values: np.ndarray | list[list[float]], baseline: np.ndarr
     if matrix.shape != base.shape:
         raise ValueError(f"paired values need the same seeds and clips: shapes {matrix.shape} and {base.shape}")
     return Difference(_interval(matrix - base, resamples, rng_seed, level))
+
+
+def _pooled_interval(observations: Sequence[Sequence[Any]], statistic: Callable[[list[Any]], float], resamples: int,
+                     rng_seed: int, level: float) -> Interval:
+    """``statistic`` of the observations present (not None) of ``observations`` [seeds][clips], with the
+    bootstrap interval of the same statistic over resampled seeds and clips (the draws of
+    :func:`resample_indices`, as for the mean)."""
+    present = [observation for row in observations for observation in row if observation is not None]
+    if not present:
+        return Interval(math.nan, math.nan, math.nan, 0)
+    value = float(statistic(present))
+    seeds, clips = len(observations), len(observations[0])
+    seed_index, clip_index = resample_indices(seeds, clips, resamples=resamples, rng_seed=rng_seed)
+    values = []
+    for draw in range(resamples):
+        drawn = [observations[seed][clip] for position, seed in enumerate(seed_index[draw])
+                 for clip in clip_index[draw, position]]
+        drawn = [observation for observation in drawn if observation is not None]
+        values.append(float(statistic(drawn)) if drawn else math.nan)
+    finite = np.array([v for v in values if math.isfinite(v)])
+    if not len(finite):
+        return Interval(value, math.nan, math.nan, len(present))
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(finite, [tail, 100 - tail])
+    return Interval(value, float(low), float(high), len(present))
+
+
+def _check_rows(observations: Sequence[Sequence[Any]]) -> None:
+    if not observations or not observations[0] or any(len(row) != len(observations[0]) for row in observations):
+        raise ValueError("expected observations [seeds][clips] with at least one of each and the same clips per seed")
+
+
+def pooled_interval(observations: Sequence[Sequence[Any]], statistic: Callable[[list[Any]], float],
+                    resamples: int = RESAMPLES, rng_seed: int = RNG_SEED, level: float = LEVEL) -> Interval:
+    """A statistic of observations pooled over clips (and seeds): ``observations`` [seeds][clips] holds each
+    clip's observations (None where it has none), ``statistic`` maps a list of them to a number (e.g. the
+    KS statistic of all clips' blink durations). The value is the statistic of every clip's observations
+    together; its interval pools the clips of each bootstrap resample (seeds, then clips within seeds, as
+    :func:`bootstrap_interval`). ``count``: clips with observations."""
+    _check_rows(observations)
+    return _pooled_interval(observations, statistic, resamples, rng_seed, level)
+
+
+def pooled_paired_difference(observations: Sequence[Sequence[Any]], baseline: Sequence[Sequence[Any]],
+                             statistic: Callable[[list[Any]], float], resamples: int = RESAMPLES,
+                             rng_seed: int = RNG_SEED, level: float = LEVEL) -> Difference:
+    """``statistic`` of the pooled ``observations`` minus that of the pooled ``baseline`` (both [seeds][clips],
+    the same seeds and clips in the same order), paired: each resample pools the same seeds and clips of
+    both. Clips without observations in either are left out of both."""
+    _check_rows(observations)
+    _check_rows(baseline)
+    if (len(observations), len(observations[0])) != (len(baseline), len(baseline[0])):
+        raise ValueError("paired observations need the same seeds and clips: "
+                         f"{len(observations)}x{len(observations[0])} and {len(baseline)}x{len(baseline[0])}")
+    pairs = [[(ours, theirs) if ours is not None and theirs is not None else None for ours, theirs in zip(row, base)]
+             for row, base in zip(observations, baseline)]
+
+    def difference(drawn: list[tuple[Any, Any]]) -> float:
+        return float(statistic([ours for ours, _ in drawn])) - float(statistic([theirs for _, theirs in drawn]))
+
+    return Difference(_pooled_interval(pairs, difference, resamples, rng_seed, level))

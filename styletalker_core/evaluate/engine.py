@@ -15,7 +15,7 @@ import torch
 
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.evaluate.report import EvalReport, ItemResult, MetricInfo, summarize
-from styletalker_core.interfaces.metric import EvalItem, Metric
+from styletalker_core.interfaces.metric import EvalItem, Metric, PooledMetric
 from styletalker_core.recipe.schema import Recipe
 from styletalker_core.registry import ComponentSpec, Registries, build_component
 
@@ -74,6 +74,16 @@ def missing_requirements(metric: Metric, item: EvalItem) -> list[str]:
     return missing
 
 
+def checked_observations(metric: str, observations: dict) -> dict[str, list[float]]:
+    """A pooled metric's observations of one item as {name: [float]} (JSON-ready); a clear error otherwise."""
+    if not isinstance(observations, dict):
+        raise StyleTalkerError(f"metric {metric!r}: observe() must return a dict of lists of numbers, got {type(observations).__name__}")
+    try:
+        return {str(name): [float(value) for value in values] for name, values in observations.items()}
+    except (TypeError, ValueError) as error:
+        raise StyleTalkerError(f"metric {metric!r}: observe() must return a dict of lists of numbers ({error})") from None
+
+
 def score_item(metrics: list[tuple[MetricInfo, Metric]], item: EvalItem, name: str, source: dict[str, str] | None = None) -> ItemResult:
     """Run every metric on one item. Values are checked against what the metric declared."""
     result = ItemResult(name, {}, dict(source or {}))
@@ -83,7 +93,12 @@ def score_item(metrics: list[tuple[MetricInfo, Metric]], item: EvalItem, name: s
             result.skipped[info.name] = "needs " + ", ".join(missing)
             continue
         try:
-            values = metric.compute(item)
+            if isinstance(metric, PooledMetric):
+                observations = checked_observations(info.name, metric.observe(item))
+                result.observations[info.name] = observations
+                values = metric.pool([observations])
+            else:
+                values = metric.compute(item)
         except StyleTalkerError as error:
             message = str(error)
             prefix = "" if message.startswith(f"metric {info.name}") else f"metric {info.name}: "
@@ -109,4 +124,5 @@ def evaluate_items(
     for info, _ in metrics:
         if results and all(info.name in r.skipped for r in results):
             LOG.warning("metric %s ran on no video (%s)", info.name, results[0].skipped[info.name])
-    return EvalReport([info for info, _ in metrics], results, summarize(metrics, results))
+    pools = {info.name: metric.pool for info, metric in metrics if isinstance(metric, PooledMetric)}
+    return EvalReport([info for info, _ in metrics], results, summarize(metrics, results), pools)

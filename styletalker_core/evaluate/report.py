@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from styletalker_core.interfaces.metric import PooledMetric
 from styletalker_core.io.atomic import write_json_atomic
 
 FORMAT_NAME = "styletalker-evaluation"
@@ -125,8 +126,6 @@ def _json_safe(value: Any) -> Any:
 def summarize(metrics: list[tuple[MetricInfo, Any]], items: list[ItemResult]) -> dict[str, Summary]:
     """Aggregate every value of every metric over ``items`` (items where a metric was skipped do not count):
     the mean of the per-video values, or for a pooled metric its ``pool`` of every video's observations."""
-    from styletalker_core.interfaces.metric import PooledMetric
-
     summary = {}
     for info, metric in metrics:
         if isinstance(metric, PooledMetric):

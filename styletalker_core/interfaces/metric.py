@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -44,3 +45,32 @@ class Metric(abc.ABC):
     @abc.abstractmethod
     def compute(self, item: EvalItem) -> dict[str, float]:
         """-> {value name: value}."""
+
+
+Observations = Mapping[str, Sequence[float]]
+
+
+class PooledMetric(Metric):
+    """A metric whose values are statistics of observations pooled over every item of an evaluation.
+
+    Some quantities are too rare per video to compare one video at a time (a clip of three seconds
+    holds about one blink): the metric observes each item (``observe``: named lists of numbers,
+    e.g. the durations of the generated and of the true blinks) and computes its values from the
+    observations of many items together (``pool``). The evaluation engine keeps each item's
+    observations with its results and reports ``pool`` of all items' observations as the
+    evaluation's value, not the mean of per-item values; an ablation's bootstrap pools the
+    observations of the resampled clips. ``compute`` (one item alone) is ``pool`` of that item's
+    observations.
+    """
+
+    @abc.abstractmethod
+    def observe(self, item: EvalItem) -> dict[str, list[float]]:
+        """-> {observation name: values} of one item (any number of values, possibly none)."""
+
+    @abc.abstractmethod
+    def pool(self, observations: Sequence[Observations]) -> dict[str, float]:
+        """Observations of several items (each as returned by ``observe``) -> {value name: value}
+        for every name in ``higher_is_better`` (NaN where the pooled observations do not define it)."""
+
+    def compute(self, item: EvalItem) -> dict[str, float]:
+        return self.pool([self.observe(item)])
