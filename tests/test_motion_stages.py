@@ -13,6 +13,7 @@ from styletalker_core.checkpoint import read_metadata, read_tensors
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.model import TalkingHead
 from styletalker_core.recipe import structure
+from styletalker_core.registry import ComponentSpec, build_component
 from styletalker_core.train import train_recipe
 from styletalker_motion.stage_main import StyleTalkerMainStage
 from test_talking_head_toys import toy_registries, write_toy_dataset
@@ -122,9 +123,14 @@ def test_readings_term_reads_the_rendered_frames_through_a_frozen_oracle(registr
         train_recipe(structure(recipe(data_root, tmp_path / "absent", stages), registries), registries)
 
 
-def test_lip_warmup_leaves_the_motion_path_out_first(registries, data_root, tmp_path):
+def test_lip_warmup_leaves_the_motion_path_out_first(registries, data_root, tmp_path, caplog):
     stages = {"main": main_stage({"sync_weight": 0.0}, steps=4, lip_warmup_steps=2, kl_warmup_steps=2, eval_clips=0)}
-    result = train_recipe(structure(recipe(data_root, tmp_path / "run", stages), registries), registries)
+    with caplog.at_level("WARNING", logger="styletalker_core.train.pipeline"):
+        result = train_recipe(structure(recipe(data_root, tmp_path / "run", stages), registries), registries)
+    # the toy generator and encoder have no weights file and no stage trains them: said, not silent
+    assert [r.getMessage().split(":")[1].strip() for r in caplog.records if "untrained" in r.getMessage()] == [
+        "no earlier stage produced generator and [model.generator] has no weights file",
+        "no earlier stage produced image_encoder and [model.image_encoder] has no weights file"]
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [record["step"] for record in records] == [1, 2, 3, 4]
     assert ["kl" in record for record in records] == [False, False, True, True]  # no z, no KL in the warm-up
@@ -171,8 +177,12 @@ def test_shipped_synthetic_recipe_runs_every_stage_for_a_few_steps(tmp_path):
     for stage in ("lipsync", "main", "prior"):
         overrides += [f"stages.{stage}.steps=2", f"stages.{stage}.batch_size=2", f"stages.{stage}.eval_clips=1"]
     registries = get_registries()
-    result = train_recipe(load_recipe("recipes/synthetic_64.toml", overrides, registries), registries)
+    shipped = load_recipe("recipes/synthetic_64.toml", overrides, registries)
+    result = train_recipe(shipped, registries)
     assert [stage.name for stage in result.stages] == ["lipsync", "main", "prior"]
+    for name, config in shipped.stages.items():  # each stage handed on the roles it declared
+        declared = build_component(registries, "stage", ComponentSpec(config.name, config.options)).produces()
+        assert set(declared) == set(json.loads((tmp_path / "run" / name / "done.json").read_text())["roles"]), name
     evaluation = json.loads((tmp_path / "run" / "summary.json").read_text())["evaluation"]
     assert {"offset_accuracy", "lse_d", "lse_c"} <= set(evaluation["lipsync"])
     assert {"prior_nll", "kl", "latent_mse", "l1", "sync_correct", "lse_c"} <= set(evaluation["main"])

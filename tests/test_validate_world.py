@@ -113,7 +113,9 @@ mouth_weight = 1.0
     assert any(p.startswith("stages.encoder.factors_weight: needs the per-frame labels mouth_open, mouth_width, eye_open")
                and "real_gan_encoder.toml" in p for p in problems), joined
     assert any(p.startswith("model.image_encoder.weights = 'weights/nowhere.safetensors': no such file") for p in problems)
-    assert len(problems) == 5 and all("\n" not in p for p in problems)
+    # the encoder inverts a generator nothing trains and no weights file gives: the stages' order
+    assert any(p.startswith("stages.encoder: needs trained generator weights") for p in problems), joined
+    assert len(problems) == 6 and all("\n" not in p for p in problems)
 
 
 def test_latent_cache_names_the_command_that_makes_it(tmp_path):

@@ -175,6 +175,9 @@ class StyleGANStage(TrainingStage):
     def outputs(self) -> dict[str, nn.Module]:
         return {"generator": self.generator_ema, "discriminator": self.discriminator}
 
+    def produces(self) -> tuple[str, ...]:
+        return ("generator", "discriminator")
+
     def evaluate(self) -> dict[str, float]:
         """Held-out projection PSNR: how well the EMA generator can reproduce held-out frames when
         W+ codes are optimised for them (``projection_steps`` Adam steps from w_avg); measures the

@@ -85,6 +85,9 @@ class LabelRenderStage(TrainingStage):
     def outputs(self) -> dict[str, nn.Module]:
         return {"generator": self.generator}
 
+    def produces(self) -> tuple[str, ...]:
+        return ("generator",)
+
     def loss(self, phase: str, batch: dict[str, Any], step: int) -> tuple[torch.Tensor, dict[str, float]]:
         images = images_of(batch, self.generator.resolution)
         codes = self.mapper(label_rows(batch, self.label_names).to(images.device))

@@ -107,6 +107,12 @@ class ReconstructionStage(TrainingStage):
     def outputs(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "image_encoder": self.encoder}
 
+    def consumes(self) -> tuple[str, ...]:
+        return () if self.trains_generator else ("generator",)  # inverting a frozen generator needs a trained one
+
+    def produces(self) -> tuple[str, ...]:
+        return ("generator", "image_encoder")
+
     # -- training -------------------------------------------------------------------------
     def _progressive(self, step: int) -> int | None:
         """Set the encoder's e4e progressive stage for ``step``; -> layers with their own code (None: all)."""

@@ -90,3 +90,6 @@ class LipSyncPretrainStage(TrainingStage):
 
     def outputs(self) -> dict[str, nn.Module]:
         return {"lipsync_discriminator": self.discriminator}
+
+    def produces(self) -> tuple[str, ...]:
+        return ("lipsync_discriminator",)

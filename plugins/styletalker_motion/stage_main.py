@@ -293,3 +293,13 @@ class StyleTalkerMainStage(TrainingStage):
 
     def outputs(self) -> dict[str, nn.Module]:
         return self.trainable()
+
+    def consumes(self) -> tuple[str, ...]:
+        """The frozen (or fine-tuned) generator and image encoder, and the lip-sync discriminator
+        the sync term judges with."""
+        return ("generator", "image_encoder") + (("lipsync_discriminator",) if self.objective.sync_weight > 0 else ())
+
+    def produces(self) -> tuple[str, ...]:
+        return ("lip_mapper", "motion_vae", "prior", *(("audio_encoder",) if self.train_audio_encoder else ()),
+                *(("generator",) if self.train_generator else ()),
+                *(("discriminator",) if self.objective.adversarial_weight > 0 else ()))

@@ -71,3 +71,10 @@ class PriorOnlyStage(TrainingStage):
 
     def outputs(self) -> dict[str, nn.Module]:
         return {"prior": self.head.prior}
+
+    def consumes(self) -> tuple[str, ...]:
+        # the audio encoder may be a published one that loads its own weights, so it is not required here
+        return ("generator", "image_encoder", "lip_mapper", "motion_vae")
+
+    def produces(self) -> tuple[str, ...]:
+        return ("prior",)

@@ -88,3 +88,6 @@ class SyntheticOracleStage(TrainingStage):
 
     def outputs(self) -> dict[str, nn.Module]:
         return {"oracle": self.oracle}
+
+    def produces(self) -> tuple[str, ...]:
+        return ("oracle",)

@@ -63,6 +63,7 @@ def run_validate(args: argparse.Namespace) -> int:
     from styletalker_core.plugin_host import get_registries
     from styletalker_core.recipe import find_recipe, load_recipe
 
+    from styletalker_core.recipe.roles import stage_order_problems
     from styletalker_core.recipe.world import world_problems
 
     registries = get_registries()
@@ -72,13 +73,15 @@ def run_validate(args: argparse.Namespace) -> int:
             recipe = load_recipe(reference, args.overrides, registries)
             # No training signal may be a file an evaluation judge of the recipe reads.
             check_judge_separation(recipe, registries, source=str(find_recipe(reference)))
-            if not args.schema_only:  # the world: data, splits, labels, files, shapes, device
-                found = world_problems(recipe, registries, build=args.build)
-                errors = [p.message for p in found if args.strict or not p.note]
-                if errors:
-                    raise RecipeError(str(find_recipe(reference)), errors)
-                for problem in found:
-                    print(f"styletalker: note: {reference}: {problem.message}", file=sys.stderr)
+            # every stage's inputs come from an earlier stage or a weights file
+            errors = stage_order_problems(recipe, registries)
+            # the world: data, splits, labels, files, shapes, device
+            found = [] if args.schema_only else world_problems(recipe, registries, build=args.build)
+            errors += [p.message for p in found if args.strict or not p.note]
+            if errors:
+                raise RecipeError(str(find_recipe(reference)), errors)
+            for problem in found:
+                print(f"styletalker: note: {reference}: {problem.message}", file=sys.stderr)
             print(f"ok  {reference}")
         except RecipeError as error:
             failures += 1

@@ -145,6 +145,19 @@ class TrainingStage(abc.ABC):
         """Held-out numbers at the end of the stage (rank 0), stored in the stage checkpoint."""
         return {}
 
+    def consumes(self) -> tuple[str, ...]:
+        """Roles whose trained weights this stage reads (and keeps frozen or fine-tunes), known from
+        its options before ``setup``: an earlier stage must produce each one, or the recipe must give
+        its ``[model.<role>]`` weights; ``recipes validate`` checks the stages' order against it.
+        Roles a stage may start from scratch (those it trains) are not listed. Default none."""
+        return ()
+
+    def produces(self) -> tuple[str, ...] | None:
+        """The roles of ``outputs()``, known from the options before ``setup`` (later stages receive
+        them through ``StageContext.produced``). None: not declared, so ``recipes validate`` cannot
+        check what later stages consume."""
+        return None
+
     @abc.abstractmethod
     def outputs(self) -> dict[str, nn.Module]:
         """Components this stage produces, by role, built through build_component (later stages and

@@ -24,6 +24,7 @@ from styletalker_core.errors import StyleTalkerError
 from styletalker_core.interfaces.metric_logger import MetricLogger
 from styletalker_core.interfaces.stage import OptimizerGroup, TrainingStage
 from styletalker_core.io.atomic import write_json_atomic
+from styletalker_core.recipe.roles import undeclared_outputs
 from styletalker_core.recipe.validate import unstructure
 from styletalker_core.train.batches import StepBatches
 from styletalker_core.train.context import StageContext
@@ -211,6 +212,9 @@ def _finish(stage: TrainingStage, context: StageContext, started: float, start_s
     runtime = context.runtime
     final = context.stage_dir / "final.safetensors"
     outputs = stage.outputs()
+    mismatch = undeclared_outputs(stage, outputs)
+    if mismatch is not None:
+        LOG.warning("stage %s: %s", context.stage_name, mismatch)
     evaluation: dict[str, float] = {}
     seconds = time.time() - started
     if runtime.is_main:

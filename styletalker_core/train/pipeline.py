@@ -27,6 +27,7 @@ from styletalker_core.interfaces.metric_logger import MetricLogger
 from styletalker_core.io.atomic import write_json_atomic, write_text_atomic
 from styletalker_core.recipe.loader import read_toml
 from styletalker_core.recipe.options import upgrade_recipe
+from styletalker_core.recipe.roles import missing_inputs
 from styletalker_core.recipe.schema import Recipe
 from styletalker_core.recipe.toml_writer import dumps
 from styletalker_core.recipe.validate import unstructure
@@ -291,6 +292,9 @@ def train_recipe(
                 continue
             stage = build_component(registries, "stage", ComponentSpec(config.name, config.options),
                                     recipe_path=f"stages.{name}")
+            for role in missing_inputs(stage, produced, recipe):
+                LOG.warning("stage %s: no earlier stage produced %s and [model.%s] has no weights file: it starts "
+                            "from untrained weights (recipes validate reports this)", name, role, role)
             context = StageContext(recipe, name, config, registries, runtime, run_dir, dict(produced))
             result = run_stage(stage, context, loggers)
             results.append(result)
