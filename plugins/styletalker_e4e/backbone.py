@@ -1,4 +1,5 @@
-"""Convolutional backbones of the e4e / pSp encoder: IR and IR-SE (ArcFace-style) or plain ResNet.
+"""Convolutional backbones of the e4e / pSp encoder (kind ``image_encoder_backbone``): IR and IR-SE
+(ArcFace-style) or plain ResNet.
 
 Module and parameter names follow the published pSp/e4e encoders (``input_layer``, ``body.<i>``,
 ``shortcut_layer``, ``res_layer``, SE ``fc1``/``fc2``), so their checkpoints load by a
@@ -15,7 +16,9 @@ from typing import Literal
 import torch
 from torch import nn
 
-BackboneKind = Literal["ir", "ir_se", "resnet"]
+from styletalker_core.interfaces import ImageEncoderBackbone
+
+UnitKind = Literal["ir", "ir_se", "resnet"]
 # Units per stage of the published IR-50/100/152 backbones (channels 64, 128, 256, 512).
 IR_UNITS = {50: (3, 4, 14, 3), 100: (3, 13, 30, 3), 152: (3, 8, 36, 3)}
 
@@ -94,18 +97,23 @@ class BasicUnit(nn.Module):
         return torch.relu(self.res_layer(x) + self.shortcut_layer(x))
 
 
-class Backbone(nn.Module):
+class Backbone(ImageEncoderBackbone):
     """images [b, 3, h, w] -> (c1, c2, c3): outputs of the last three stages.
 
     With stages of ``channels`` and ``units``, c1 is [b, channels[-3], h / 2^(n-1), ...],
     c2 [b, channels[-2], h / 2^n], c3 [b, channels[-1], h / 2^(n+1)] for n = len(channels) - 1.
+    ``kind`` picks the unit: IR, IR with squeeze-excitation (``se_reduction``), or ResNet's basic block.
     """
 
-    def __init__(self, kind: BackboneKind, stem_channels: int, channels: tuple[int, ...], units: tuple[int, ...],
+    def __init__(self, kind: UnitKind, stem_channels: int, channels: tuple[int, ...], units: tuple[int, ...],
                  se_reduction: int = 16) -> None:
         super().__init__()
+        channels, units = tuple(channels), tuple(units)
         if len(channels) != len(units) or len(channels) < 3:
             raise ValueError(f"backbone needs >= 3 stages and one unit count per stage; got channels {channels}, units {units}")
+        depth = len(channels)  # the stem keeps the size; each stage halves it
+        self.out_channels = (channels[-3], channels[-2], channels[-1])
+        self.strides = (2 ** (depth - 2), 2 ** (depth - 1), 2**depth)
         if kind == "resnet":
             self.input_layer = nn.Sequential(
                 nn.Conv2d(3, stem_channels, 3, 1, 1, bias=False), nn.BatchNorm2d(stem_channels), nn.ReLU()
@@ -138,3 +146,37 @@ class Backbone(nn.Module):
                 features.append(x)
         c1, c2, c3 = features
         return c1, c2, c3
+
+
+class IRBackbone(Backbone):
+    """IR backbone (pSp / e4e): stages of improved-residual units with PReLU."""
+
+    def __init__(self, stem_channels: int = 64, channels: tuple[int, ...] = (64, 128, 256, 512),
+                 units: tuple[int, ...] = IR_UNITS[50]) -> None:
+        super().__init__("ir", stem_channels, channels, units)
+
+
+class IRSEBackbone(Backbone):
+    """IR-SE backbone (the published e4e's IR-SE-50): IR units with squeeze-excitation of ``se_reduction``."""
+
+    def __init__(self, stem_channels: int = 64, channels: tuple[int, ...] = (64, 128, 256, 512),
+                 units: tuple[int, ...] = IR_UNITS[50], se_reduction: int = 16) -> None:
+        super().__init__("ir_se", stem_channels, channels, units, se_reduction)
+
+
+class ResNetBackbone(Backbone):
+    """Plain ResNet backbone: stages of basic blocks with ReLU."""
+
+    def __init__(self, stem_channels: int = 64, channels: tuple[int, ...] = (64, 128, 256, 512),
+                 units: tuple[int, ...] = IR_UNITS[50]) -> None:
+        super().__init__("resnet", stem_channels, channels, units)
+
+
+# The registered backbones by name (the names are the encoder's ``backbone`` values).
+BACKBONES: dict[str, type[Backbone]] = {"ir": IRBackbone, "ir_se": IRSEBackbone, "resnet": ResNetBackbone}
+# A small instance of each for the contract tests and as a documented example.
+EXAMPLE_OPTIONS: dict[str, dict[str, object]] = {
+    name: {"stem_channels": 4, "channels": [4, 8, 8, 16], "units": [1, 1, 1, 1],
+           **({"se_reduction": 2} if name == "ir_se" else {})}
+    for name in BACKBONES
+}

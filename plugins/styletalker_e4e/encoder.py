@@ -5,11 +5,14 @@ Axis letters: b batch, l W+ layers, w latent width, c channels, h/w height/width
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 
+from styletalker_core.errors import OptionValueError
 from styletalker_core.interfaces.image_encoder import ImageEncoder
-from styletalker_e4e.backbone import Backbone, BackboneKind
+from styletalker_core.registry import ComponentOf, ComponentSpec
 from styletalker_e4e.heads import MapToStyle, upsample_add
 
 
@@ -26,7 +29,9 @@ class E4EEncoder(ImageEncoder):
     Sizes are options so that a small encoder trains on a CPU; the defaults are the published
     IR-SE-50 at 256 px for 18 layers of 512. ``head_channels`` sets the width of the heads'
     convolutions (0: w_dim, as published). Inputs of another size are resized to ``resolution``.
-    ``domain`` names the training domain for the out-of-domain warning.
+    ``domain`` names the training domain for the out-of-domain warning. ``backbone`` names a
+    registered ``image_encoder_backbone`` (``ir``, ``ir_se``, ``resnet`` built in), which is given
+    those of ``stem_channels``, ``channels``, ``units`` and ``se_reduction`` it declares.
     """
 
     def __init__(
@@ -34,7 +39,7 @@ class E4EEncoder(ImageEncoder):
         resolution: int = 256,
         num_ws: int = 18,
         w_dim: int = 512,
-        backbone: BackboneKind = "ir_se",
+        backbone: Annotated[ComponentSpec, ComponentOf("image_encoder_backbone", by_name=True)] = ComponentSpec("ir_se"),
         stem_channels: int = 64,
         channels: tuple[int, ...] = (64, 128, 256, 512),
         units: tuple[int, ...] = (3, 4, 14, 3),
@@ -52,16 +57,22 @@ class E4EEncoder(ImageEncoder):
         self.progressive = progressive
         self.coarse_layers = min(coarse_layers, num_ws)
         self.medium_end = min(coarse_layers + medium_layers, num_ws)
-        self.backbone = Backbone(backbone, stem_channels, channels, units, se_reduction)
-        depth = len(channels)  # c3 is at resolution / 2^depth, c2 at twice that, c1 at four times
-        sizes = {"c3": max(1, resolution >> depth), "p2": max(1, resolution >> (depth - 1)),
-                 "p1": max(1, resolution >> (depth - 2))}
+        # a registered image_encoder_backbone, given the sizes it declares of these (the recipe names it: backbone = "ir_se")
+        self.backbone = backbone.build(stem_channels=stem_channels, channels=channels, units=units,
+                                       se_reduction=se_reduction)
+        fine, middle, coarse = self.backbone.out_channels
+        strides = self.backbone.strides
+        if any(stride & (stride - 1) for stride in strides) or strides[1] != 2 * strides[0] or strides[2] != 2 * strides[1]:
+            raise OptionValueError("backbone", backbone.name, f"has strides {strides}: powers of two, each twice the previous")
+        # the pyramid levels have the sizes of c3, c2 (p2 = c3 upsampled + c2) and c1 (p1)
+        sizes = {"c3": max(1, resolution // strides[2]), "p2": max(1, resolution // strides[1]),
+                 "p1": max(1, resolution // strides[0])}
         self.styles = torch.nn.ModuleList()
         for layer in range(num_ws):
             level = self._level(layer)
-            self.styles.append(MapToStyle(channels[-1], w_dim, sizes[level], head_channels))
-        self.latlayer1 = torch.nn.Conv2d(channels[-2], channels[-1], kernel_size=1)
-        self.latlayer2 = torch.nn.Conv2d(channels[-3], channels[-1], kernel_size=1)
+            self.styles.append(MapToStyle(coarse, w_dim, sizes[level], head_channels))
+        self.latlayer1 = torch.nn.Conv2d(middle, coarse, kernel_size=1)
+        self.latlayer2 = torch.nn.Conv2d(fine, coarse, kernel_size=1)
         self.register_buffer("latent_avg", torch.zeros(num_ws, w_dim))
         self.register_buffer("progressive_stage", torch.tensor(num_ws, dtype=torch.long))
 

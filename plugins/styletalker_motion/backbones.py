@@ -1,13 +1,14 @@
-"""Autoregressive backbones of the prior: GRU, LSTM, and a causal transformer with a sliding window.
+"""Autoregressive backbones of the prior (kind ``prior_backbone``): GRU, LSTM, and a causal
+transformer with a sliding window.
 
 Each backbone runs in two modes that agree exactly: ``sequence`` (teacher forcing, all steps
 at once, from the zero state) and ``step`` (one step, carrying a state whose size does not
-grow with the sequence length).
+grow with the sequence length); see :class:`styletalker_core.interfaces.PriorBackbone`.
 """
 
 from __future__ import annotations
 
-import abc
+import inspect
 from typing import Any
 
 import torch
@@ -15,27 +16,15 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-
-class Backbone(nn.Module, abc.ABC):
-    """inputs [b, t, i] -> hidden states [b, t, h]; attribute hidden (h)."""
-
-    hidden: int
-
-    @abc.abstractmethod
-    def sequence(self, inputs: torch.Tensor) -> torch.Tensor:
-        """inputs [b, t, i] -> hidden [b, t, h], starting from the zero state."""
-
-    @abc.abstractmethod
-    def step(self, inputs: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
-        """inputs [b, i], state (None: the zero state) -> (hidden [b, h], next state)."""
+from styletalker_core.interfaces import PriorBackbone
 
 
-class RecurrentBackbone(Backbone):
+class RecurrentBackbone(PriorBackbone):
     """GRU or LSTM with ``layers`` layers; the state is the recurrent state (h, or (h, c))."""
 
     def __init__(self, cell: str, input_dim: int, hidden: int, layers: int) -> None:
         super().__init__()
-        self.hidden = hidden
+        self.input_dim, self.hidden = input_dim, hidden
         rnn = {"gru": nn.GRU, "lstm": nn.LSTM}[cell]
         self.rnn = rnn(input_dim, hidden, num_layers=layers, batch_first=True)
 
@@ -45,6 +34,20 @@ class RecurrentBackbone(Backbone):
     def step(self, inputs: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
         output, state = self.rnn(inputs[:, None], state)
         return output[:, 0], state
+
+
+class GRUBackbone(RecurrentBackbone):
+    """GRU with ``layers`` layers; the state is h [layers, b, h]."""
+
+    def __init__(self, input_dim: int, hidden: int, layers: int = 1) -> None:
+        super().__init__("gru", input_dim, hidden, layers)
+
+
+class LSTMBackbone(RecurrentBackbone):
+    """LSTM with ``layers`` layers; the state is (h, c), each [layers, b, h]."""
+
+    def __init__(self, input_dim: int, hidden: int, layers: int = 1) -> None:
+        super().__init__("lstm", input_dim, hidden, layers)
 
 
 class WindowAttention(nn.Module):
@@ -112,15 +115,15 @@ class TransformerBlock(nn.Module):
         return x + self.mlp(self.norm2(x)), cache
 
 
-class TransformerBackbone(Backbone):
+class TransformerBackbone(PriorBackbone):
     """Causal transformer whose attention sees the last ``window`` steps; the state is a
     key/value cache of window - 1 steps per layer, so it stays bounded on long sequences."""
 
-    def __init__(self, input_dim: int, hidden: int, layers: int, heads: int, window: int) -> None:
+    def __init__(self, input_dim: int, hidden: int, layers: int = 1, heads: int = 4, window: int = 32) -> None:
         super().__init__()
         if window < 1:
             raise ValueError("transformer prior: window must be >= 1")
-        self.hidden = hidden
+        self.input_dim, self.hidden = input_dim, hidden
         self.embed = nn.Linear(input_dim, hidden)
         self.blocks = nn.ModuleList(TransformerBlock(hidden, heads, window) for _ in range(layers))
         self.norm = nn.LayerNorm(hidden)
@@ -141,10 +144,21 @@ class TransformerBackbone(Backbone):
         return self.norm(x), updated
 
 
-def build_backbone(kind: str, input_dim: int, hidden: int, layers: int, heads: int, window: int) -> Backbone:
-    """``kind`` in gru, lstm, transformer."""
-    if kind in ("gru", "lstm"):
-        return RecurrentBackbone(kind, input_dim, hidden, layers)
-    if kind == "transformer":
-        return TransformerBackbone(input_dim, hidden, layers, heads, window)
-    raise ValueError(f"unknown prior backbone {kind!r}; use gru, lstm or transformer")
+# The registered backbones by name (the plugin registers each; the names are the prior's ``backbone`` values).
+BACKBONES: dict[str, type[PriorBackbone]] = {"gru": GRUBackbone, "lstm": LSTMBackbone, "transformer": TransformerBackbone}
+# Small instances for the contract tests and as documented examples.
+EXAMPLE_OPTIONS: dict[str, dict[str, int]] = {
+    "gru": {"input_dim": 5, "hidden": 8, "layers": 2},
+    "lstm": {"input_dim": 5, "hidden": 8, "layers": 2},
+    "transformer": {"input_dim": 5, "hidden": 8, "layers": 2, "heads": 2, "window": 3},
+}
+
+
+def build_backbone(kind: str, input_dim: int, hidden: int, layers: int, heads: int, window: int) -> PriorBackbone:
+    """The built-in backbone ``kind`` (gru, lstm, transformer) with the sizes it takes, outside a registry."""
+    if kind not in BACKBONES:
+        raise ValueError(f"unknown prior backbone {kind!r}; use {', '.join(BACKBONES)}")
+    sizes = {"input_dim": input_dim, "hidden": hidden, "layers": layers, "heads": heads, "window": window}
+    factory = BACKBONES[kind]
+    accepted = inspect.signature(factory).parameters
+    return factory(**{key: value for key, value in sizes.items() if key in accepted})

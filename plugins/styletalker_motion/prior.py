@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import attrs
 import torch
@@ -13,7 +13,6 @@ from styletalker_core.errors import OptionValueError
 from styletalker_core.interfaces import Prior
 from styletalker_core.registry import ComponentOf, ComponentSpec
 from styletalker_motion.audio_window import AudioWindow
-from styletalker_motion.backbones import build_backbone
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -35,8 +34,9 @@ class PriorState:
 
 
 class AutoregressivePrior(Prior):
-    """p(z_t | z_<t, audio): a GRU / LSTM / transformer reads z_{t-1} and a window of audio
-    features, and gives a diagonal Gaussian for a base sample u_t; a conditional flow maps u_t to z_t.
+    """p(z_t | z_<t, audio): a backbone (a registered ``prior_backbone``: gru, lstm, transformer
+    built in) reads z_{t-1} and a window of audio features, and gives a diagonal Gaussian for a
+    base sample u_t; a conditional flow maps u_t to z_t.
 
     log p(z_t) = log N(u_t; mu_t, sigma_t) + log|det du_t/dz_t| (exact). Sampling draws
     u_t = mu_t + temperature * sigma_t * eps step by step.
@@ -47,7 +47,7 @@ class AutoregressivePrior(Prior):
         feature_dim: int,
         z_dim: int = 16,
         hidden: int = 128,
-        backbone: Literal["gru", "lstm", "transformer"] = "gru",
+        backbone: Annotated[ComponentSpec, ComponentOf("prior_backbone", by_name=True)] = ComponentSpec("gru"),
         layers: int = 1,
         heads: int = 4,
         window: int = 32,
@@ -64,7 +64,11 @@ class AutoregressivePrior(Prior):
                 raise OptionValueError(option, value, "must be at least 1")
         self.z_dim, self.feature_dim, self.lookahead = z_dim, feature_dim, lookahead
         self.audio = AudioWindow(feature_dim, audio_hidden, audio_history, lookahead)
-        self.backbone = build_backbone(backbone, z_dim + audio_hidden, hidden, layers, heads, window)
+        # a registered prior_backbone, given the sizes it declares of these (the recipe names it: backbone = "gru")
+        self.backbone = backbone.build(input_dim=z_dim + audio_hidden, hidden=hidden, layers=layers, heads=heads,
+                                       window=window)
+        if self.backbone.hidden != hidden:
+            raise OptionValueError("backbone", backbone.name, f"gives hidden states of {self.backbone.hidden}, not hidden = {hidden}")
         self.base = nn.Linear(hidden, 2 * z_dim)
         # built from the registries this prior is built from (build_component binds the spec)
         self.flow = flow.build(dim=z_dim, context_dim=hidden)

@@ -10,11 +10,13 @@ from styletalker_core.interfaces.converter import ComponentSource, Converter
 from styletalker_core.interfaces.data import ClipDataset
 from styletalker_core.interfaces.generator import Discriminator, Generator
 from styletalker_core.interfaces.image_encoder import ImageEncoder
+from styletalker_core.interfaces.image_encoder_backbone import ImageEncoderBackbone
 from styletalker_core.interfaces.lipsync import LipMapper, LipSyncDiscriminator
-from styletalker_core.interfaces.metric_logger import MetricLogger
 from styletalker_core.interfaces.metric import Metric
+from styletalker_core.interfaces.metric_logger import MetricLogger
 from styletalker_core.interfaces.motion import Flow, MotionVAE, Prior
 from styletalker_core.interfaces.oracle import FactorOracle
+from styletalker_core.interfaces.prior_backbone import PriorBackbone
 
 __all__ = [
     "AudioEncoder",
@@ -26,10 +28,12 @@ __all__ = [
     "Flow",
     "Generator",
     "ImageEncoder",
+    "ImageEncoderBackbone",
     "LipMapper",
     "LipSyncDiscriminator",
     "Metric",
     "MetricLogger",
     "MotionVAE",
     "Prior",
+    "PriorBackbone",
 ]

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, Union
 
 import attrs
 
-from styletalker_core.registry.components import ComponentSpec, nested_kind
+from styletalker_core.registry.components import ComponentSpec, nested_kind, nested_marker
 
 _NONE_TYPE = type(None)
 
@@ -56,8 +56,10 @@ def describe(annotation: Any) -> str:
     if origin in (dict, collections.abc.Mapping):
         return "a table"
     if origin is Annotated:
-        kind = nested_kind(annotation)
-        return f"a {kind} component table" if kind else describe(args[0])
+        marker = nested_marker(annotation)
+        if marker is None:
+            return describe(args[0])
+        return f"a {marker.kind} name or component table" if marker.by_name else f"a {marker.kind} component table"
     if attrs.has(annotation):
         return "a table"
     if inspect.isclass(annotation) and issubclass(annotation, enum.Enum):
@@ -83,8 +85,10 @@ def check_value(value: Any, annotation: Any, path: str) -> list[str]:
     if annotation is Any or annotation is inspect.Parameter.empty or isinstance(annotation, typing.TypeVar):
         return []
     if origin is Annotated:
-        if nested_kind(annotation) is not None:
-            return [] if isinstance(value, (dict, ComponentSpec)) else wrong
+        marker = nested_marker(annotation)
+        if marker is not None:
+            accepted = (dict, ComponentSpec, str) if marker.by_name else (dict, ComponentSpec)
+            return [] if isinstance(value, accepted) else wrong
         return check_value(value, args[0], path)
     if origin in (Union, types.UnionType):
         if value is None and _NONE_TYPE in args:
@@ -157,6 +161,9 @@ def convert_text(text: str, annotation: Any) -> Any:
     args = typing.get_args(annotation)
     if origin is Annotated and nested_kind(annotation) is None:
         return convert_text(text, args[0])
+    marker = nested_marker(annotation)
+    if marker is not None and marker.by_name and not text.lstrip().startswith("{"):
+        return text  # a component named by its name: backbone=lstm
     if annotation in (str, pathlib.Path):
         return text
     if origin in (Union, types.UnionType):

@@ -17,6 +17,7 @@ import cattrs
 
 from styletalker_core.errors import RecipeError
 from styletalker_core.recipe.loader import find_recipe, inherit_data_root, load_raw, resolve_paths, split_assignment
+from styletalker_core.recipe.options import config_class, renamed_message
 from styletalker_core.recipe.schema import (
     COMPONENT_FIELDS,
     COMPONENT_LIST_FIELDS,
@@ -24,13 +25,13 @@ from styletalker_core.recipe.schema import (
     Recipe,
     StageConfig,
 )
-from styletalker_core.recipe.options import config_class, renamed_message
 from styletalker_core.recipe.types import check_value, convert_text
 from styletalker_core.registry.components import (
     RESERVED_KEYS,
     ComponentSpec,
     accepts_any_keyword,
     nested_kind,
+    nested_marker,
     parameter_annotations,
 )
 from styletalker_core.registry.kinds import KINDS
@@ -138,6 +139,12 @@ class _Validator:
         options = {k: v for k, v in table.items() if k not in RESERVED_KEYS}
         self.check_options(options, registry.get(table["name"]), path)
 
+    def check_name(self, name: str, kind: str, path: str) -> None:
+        """A component given by its name alone (``backbone = "gru"``, see ComponentOf.by_name)."""
+        registry = self.registries[kind]
+        if name not in registry:
+            self.problems.append(f"{path}: {registry.unknown_message(name)}")
+
     def check_options(self, options: dict[str, Any], entry: Any, path: str) -> None:
         parameters = parameter_annotations(entry)
         open_ended = accepts_any_keyword(entry)
@@ -154,10 +161,14 @@ class _Validator:
                         f"({entry.factory.__qualname__}); " + suggest(key, list(parameters), "options")
                     )
                 continue
-            kind = nested_kind(parameter.annotation)
+            marker = nested_marker(parameter.annotation)
             config = config_class(parameter.annotation)
-            if kind is not None:
-                self.check_component(value, kind, option_path)
+            if marker is not None and marker.by_name and isinstance(value, str):
+                self.check_name(value, marker.kind, option_path)
+            elif marker is not None and marker.by_name and not isinstance(value, dict):
+                self.problems += check_value(value, parameter.annotation, option_path)
+            elif marker is not None:
+                self.check_component(value, marker.kind, option_path)
             elif config is not None and isinstance(value, dict):  # a nested option table: its fields too
                 self.check_class(value, config, option_path)
             else:

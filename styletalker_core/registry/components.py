@@ -23,9 +23,14 @@ class ComponentOf:
     parameter's default) bound to the registries the factory itself is built from, and builds it
     with ``flow.build(**wired)``, adding options only it knows (dimensions). No plugin reaches for a
     global registry.
+
+    With ``by_name=True`` the recipe may give just the implementation's name, a string
+    (``backbone = "gru"``), for a table with only that name; the factory still receives a bound
+    spec, and the component's recorded spec keeps the string as written.
     """
 
     kind: str
+    by_name: bool = False
 
 
 @attrs.frozen
@@ -74,14 +79,20 @@ class ComponentSpec:
         return table
 
 
-def nested_kind(annotation: Any) -> str | None:
-    """The kind of a parameter annotated ``Annotated[ComponentSpec, ComponentOf(kind)]``, else None."""
+def nested_marker(annotation: Any) -> ComponentOf | None:
+    """The :class:`ComponentOf` of a parameter annotated ``Annotated[ComponentSpec, ComponentOf(...)]``, else None."""
     if typing.get_origin(annotation) is Annotated:
         base, *extras = typing.get_args(annotation)
         for extra in extras:
             if isinstance(extra, ComponentOf) and base is ComponentSpec:
-                return extra.kind
+                return extra
     return None
+
+
+def nested_kind(annotation: Any) -> str | None:
+    """The kind of a parameter annotated ``Annotated[ComponentSpec, ComponentOf(kind)]``, else None."""
+    marker = nested_marker(annotation)
+    return marker.kind if marker is not None else None
 
 
 def parameter_annotations(entry: Entry) -> dict[str, inspect.Parameter]:
@@ -105,12 +116,15 @@ def accepts_any_keyword(entry: Entry) -> bool:
     return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in entry.signature().parameters.values())
 
 
-def _as_spec(value: Any) -> ComponentSpec:
+def _as_spec(value: Any, by_name: bool = False) -> ComponentSpec:
     if isinstance(value, ComponentSpec):
         return value
     if isinstance(value, dict) and "name" in value:
         return ComponentSpec.from_table(value)
-    raise RegistryError(f"expected a component table with a 'name', got {value!r}")
+    if by_name and isinstance(value, str):
+        return ComponentSpec(value)
+    expected = "a name (a string) or a component table with a 'name'" if by_name else "a component table with a 'name'"
+    raise RegistryError(f"expected {expected}, got {value!r}")
 
 
 def _join(path: str | None, key: str) -> str | None:
@@ -147,12 +161,14 @@ def build_component(
             options[key] = value
     given = dict(options)
     for key, parameter in parameters.items():
-        nested = nested_kind(parameter.annotation)
-        if nested is None:
+        marker = nested_marker(parameter.annotation)
+        if marker is None:
             continue
+        nested = marker.kind
         if key in options:
-            options[key] = _as_spec(options[key])
-            unbound = options[key]
+            unbound = _as_spec(options[key], marker.by_name)
+            if not isinstance(options[key], str):  # a name stays a name in the recorded spec, as written
+                options[key] = unbound
         elif isinstance(parameter.default, ComponentSpec):
             unbound = parameter.default  # the default is built too, from the same registries
         else:

@@ -12,6 +12,7 @@ import attrs
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.testing.checks import (
     audio_encoder,
+    backbones,
     dataset,
     generator,
     image_encoder,
@@ -21,7 +22,7 @@ from styletalker_core.testing.checks import (
     motion,
 )
 from styletalker_core.testing.factory import ComponentFactory, NotApplicable
-from styletalker_core.testing.integration import check_trains_in_the_pipeline
+from styletalker_core.testing.integration import PARTS, check_trains_in_the_pipeline
 from styletalker_core.testing.objectives import OBJECTIVES
 
 Check = Callable[[ComponentFactory], None]
@@ -78,15 +79,17 @@ CONTRACTS: dict[str, tuple[Contract, ...]] = {
     "motion_vae": _checks("motion_vae", motion),
     "prior": _checks("prior", motion),
     "flow": _checks("flow", motion),
+    "prior_backbone": _checks("prior_backbone", backbones),
+    "image_encoder_backbone": _checks("image_encoder_backbone", backbones),
     "dataset": _checks("dataset", dataset),
     "metric": _checks("metric", metric),
     "logger": _checks("logger", logger),
 }
 
 
-# Every trainable kind also trains two steps inside the training pipeline.
-for _kind in OBJECTIVES:
-    CONTRACTS[_kind] = CONTRACTS.get(_kind, ()) + (Contract(_kind, "trains_in_the_pipeline", check_trains_in_the_pipeline),)
+# Every trainable kind also trains two steps inside the training pipeline (parts inside a host).
+for _kind in (*OBJECTIVES, *PARTS):
+    CONTRACTS[_kind] = (*CONTRACTS.get(_kind, ()), Contract(_kind, "trains_in_the_pipeline", check_trains_in_the_pipeline))
 
 
 def contracts_for(kind: str) -> tuple[Contract, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import unittest
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import attrs
@@ -55,10 +56,14 @@ class ComponentFactory:
         parameters = self.entry.signature().parameters
         return option in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
 
+    def with_options(self, options: dict[str, Any]) -> ComponentFactory:
+        """This factory with ``options`` added to (or replacing) its own."""
+        return attrs.evolve(self, options={**self.options, **options})
+
     def spec(self, **overrides: Any) -> ComponentSpec:
         return ComponentSpec(self.name, {**self.options, **overrides})
 
-    def __call__(self, seed: int = 0, **overrides: Any) -> Any:
+    def __call__(self, *, seed: int = 0, **overrides: Any) -> Any:
         torch.manual_seed(seed)
         return build_component(self.registries, self.kind, self.spec(**overrides))
 
@@ -69,6 +74,11 @@ class ComponentFactory:
 def fail(factory: ComponentFactory, message: str) -> NoReturn:
     """Raise AssertionError naming the component."""
     raise AssertionError(f"{factory}: {message}")
+
+
+def explained(factory: ComponentFactory, what: str) -> Callable[[str], str]:
+    """A ``msg`` for ``torch.testing.assert_close``: the component, what is wrong, then torch's details."""
+    return lambda detail: f"{factory}: {what}: {detail}"
 
 
 def require(condition: object, factory: ComponentFactory, message: str) -> None:

@@ -33,6 +33,7 @@ from styletalker_core.errors import RecipeError
 from styletalker_core.interfaces.stage import StageContext, TrainingStage
 from styletalker_core.recipe import structure
 from styletalker_core.registry import ComponentSpec, Origin, Registries, build_component
+from styletalker_core.registry.components import nested_kind, parameter_annotations
 from styletalker_core.testing.factory import ComponentFactory, NotApplicable, fail, listed, require
 from styletalker_core.testing.objectives import OBJECTIVES
 from styletalker_core.train import train_recipe
@@ -92,20 +93,33 @@ def with_contract_stage(registries: Registries) -> Registries:
     return copy
 
 
+# Kinds that are parts of a component of another kind, which builds them from an option naming them.
+PARTS: dict[str, str] = {"prior_backbone": "prior", "image_encoder_backbone": "image_encoder"}
+
+
 @attrs.frozen
 class Host:
-    """The component the engine trains for a factory: the factory's own, or (for a part such as
-    a backbone) a host built with ``option`` naming the part."""
+    """The component the engine trains for a factory: the factory's own, or for a part (a backbone)
+    a registered component of the host kind, built with its example options and the part named."""
 
     kind: str
     spec: ComponentSpec
 
 
 def host_of(factory: ComponentFactory) -> Host:
-    """The factory's own component for the kinds with an objective."""
+    """The factory's own component for kinds with an objective; for a part kind, the first registered
+    component of its host kind with an option that takes that kind (``backbone = "<name>"``). The
+    host wires the part's sizes, so the part is built with those, not with its own example options."""
     if factory.kind in OBJECTIVES:
         return Host(factory.kind, factory.spec())
-    fail(factory, f"no objective trains the {factory.kind} kind; kinds: {', '.join(OBJECTIVES)}")
+    host_kind = PARTS.get(factory.kind)
+    if host_kind is None:
+        fail(factory, f"no objective trains the {factory.kind} kind; kinds: {', '.join([*OBJECTIVES, *PARTS])}")
+    for entry in factory.registries[host_kind]:
+        for option, parameter in parameter_annotations(entry).items():
+            if nested_kind(parameter.annotation) == factory.kind:
+                return Host(host_kind, ComponentSpec(entry.name, {**entry.example_options, option: {"name": factory.name}}))
+    raise NotApplicable(f"no registered {host_kind} takes a {factory.kind} option to train {factory} inside")
 
 
 @contextmanager
@@ -167,7 +181,8 @@ def check_trains_in_the_pipeline(factory: ComponentFactory) -> None:
                 result = train_recipe(recipe, registries)
             finally:
                 trained = ContractStage.trained.pop(str(run_dir), None)
-        require(trained is not None, factory, "the contract stage never ran")
+        if trained is None:
+            fail(factory, "the contract stage never ran")
         records = _logged(run_dir)
         require([record["step"] for record in records] == list(range(1, STEPS + 1)), factory,
                 f"logged steps {[record['step'] for record in records]}, expected 1..{STEPS}")
@@ -180,8 +195,8 @@ def check_trains_in_the_pipeline(factory: ComponentFactory) -> None:
         require(not unchanged, factory, f"{STEPS} steps of Adam (lr {LR}) left {listed(unchanged)} unchanged: no "
                                         "gradient reaches them through the kind's interface")
         state = {key: value.detach().cpu() for key, value in trained.state_dict().items()}
-        from_stage = load_checkpoint(result.stages[0].checkpoint, registries, roles=[host.kind])[host.kind]
-        from_model = load_checkpoint(result.model, registries, roles=[host.kind])[host.kind]
+        from_stage: Any = load_checkpoint(result.stages[0].checkpoint, registries, roles=[host.kind])[host.kind]
+        from_model: Any = load_checkpoint(result.model, registries, roles=[host.kind])[host.kind]
         for where, loaded in (("the stage checkpoint", from_stage), ("the model file", from_model)):
             require(type(loaded) is type(trained), factory, f"{where} rebuilt a {type(loaded).__qualname__}")
             differing = _same_tensors(state, loaded.state_dict())

@@ -49,9 +49,7 @@ def parametrize_with_contracts(kind: str, name: str | None = None, options: dict
     if not contracts_for(kind):
         raise StyleTalkerError(f"parametrize_with_contracts: no contract covers the {kind!r} kind; "
                                f"kinds with one: {', '.join(CONTRACTS)}")
-    if name is None:
-        factories = factories_of_kind(kind, registries)
-    else:
-        factories = [ComponentFactory.of(kind, name, options, registries)]
+    factories = (factories_of_kind(kind, registries) if name is None
+                 else [ComponentFactory.of(kind, name, options, registries)])
     cases, ids = contract_cases(factories)
     return pytest.mark.parametrize(ARGNAMES, cases, ids=ids)

@@ -128,5 +128,5 @@ def check_dataset_works_with_loader_workers_and_distributed_sampling(factory: Co
         batch = next(iter(DataLoader(dataset, batch_size=2, num_workers=2, shuffle=False)))
         require(batch["frames"].shape[0] == min(2, size), factory, "a loader with 2 workers gave a wrong batch size")
         require(torch.equal(batch["frames"][0], dataset[0]["frames"]), factory, "a loader worker read a different item 0")
-        shares = [list(DistributedSampler(dataset, num_replicas=2, rank=rank, shuffle=True, seed=3)) for rank in (0, 1)]
+        shares: list[list[int]] = [list(DistributedSampler(dataset, num_replicas=2, rank=rank, shuffle=True, seed=3)) for rank in (0, 1)]
         require(set(shares[0] + shares[1]) == set(range(size)), factory, "two DistributedSampler ranks miss some indices")

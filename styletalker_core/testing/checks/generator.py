@@ -14,7 +14,7 @@ import torch
 
 from styletalker_core.checkpoint import load_checkpoint, save_checkpoint
 from styletalker_core.interfaces import Discriminator, Generator
-from styletalker_core.testing.factory import ComponentFactory, listed, require, without_gradient
+from styletalker_core.testing.factory import ComponentFactory, explained, listed, require, without_gradient
 
 
 def _generator_inputs(generator: Generator, batch: int, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -66,7 +66,7 @@ def check_generator_determinism_by_seed(factory: ComponentFactory) -> None:
     require(torch.equal(const_a, const_b), factory, "two instances built with the same seed render different images")
     require(torch.equal(random_a, random_b), factory, "noise_mode='random' is not reproducible from torch.manual_seed")
     torch.testing.assert_close(single, const_a[:1], atol=1e-4, rtol=1e-4,
-                               msg=lambda m: f"{factory}: a sample depends on the rest of its batch: {m}")
+                               msg=explained(factory, "a sample depends on the rest of its batch"))
     other = factory(seed=6).eval()
     with torch.no_grad():
         require(not torch.allclose(other(z, c, noise_mode="const"), const_a), factory,
@@ -86,11 +86,11 @@ def check_generator_truncation(factory: ComponentFactory) -> None:
         cut = generator.mapping(z, c, truncation_psi=0.0, truncation_cutoff=2)
     require(torch.equal(at_zero, generator.w_avg.expand_as(at_zero)), factory, "truncation_psi=0 does not give w_avg")
     torch.testing.assert_close(half, 0.5 * (full + generator.w_avg), atol=1e-5, rtol=1e-5,
-                               msg=lambda m: f"{factory}: truncation_psi=0.5 is not halfway to w_avg: {m}")
+                               msg=explained(factory, "truncation_psi=0.5 is not halfway to w_avg"))
     require(torch.equal(cut[:, :2], generator.w_avg.expand_as(cut[:, :2])), factory,
             "truncation_cutoff=2 leaves the first two layers untruncated")
     torch.testing.assert_close(cut[:, 2:], full[:, 2:],
-                               msg=lambda m: f"{factory}: truncation_cutoff=2 changed layers past the cutoff: {m}")
+                               msg=explained(factory, "truncation_cutoff=2 changed layers past the cutoff"))
 
 
 def check_generator_update_emas_moves_w_avg(factory: ComponentFactory) -> None:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from styletalker_core.checkpoint import load_checkpoint, save_checkpoint
 from styletalker_core.interfaces.image_encoder import ImageEncoder, OutOfDomainWarning, psnr
-from styletalker_core.testing.factory import ComponentFactory, fail, listed, require, without_gradient
+from styletalker_core.testing.factory import ComponentFactory, explained, fail, listed, require, without_gradient
 from styletalker_core.testing.standins import LinearGenerator
 
 
@@ -40,8 +41,8 @@ def check_image_encoder_shapes_and_attributes(factory: ComponentFactory) -> None
             f"encode gave {tuple(ws.shape)} {ws.dtype}, expected (3, {encoder.num_ws}, {encoder.w_dim}) float32")
     require(bool(torch.isfinite(ws).all()), factory, "encode gave non-finite codes")
     torch.testing.assert_close(single[0], ws[1], atol=1e-5, rtol=1e-5,
-                               msg=lambda m: f"{factory}: in eval mode a code depends on the rest of its batch: {m}")
-    torch.testing.assert_close(called, ws, msg=lambda m: f"{factory}: forward differs from encode: {m}")
+                               msg=explained(factory, "in eval mode a code depends on the rest of its batch"))
+    torch.testing.assert_close(called, ws, msg=explained(factory, "forward differs from encode"))
 
 
 def check_image_encoder_gradients_reach_every_parameter(factory: ComponentFactory) -> None:
@@ -61,7 +62,7 @@ def check_image_encoder_latent_avg_centres_the_codes(factory: ComponentFactory) 
         encoder.set_latent_avg(encoder.latent_avg.flatten()[: encoder.w_dim] + shift)
         after = encoder.encode(x)
     torch.testing.assert_close(after - before, shift.expand_as(before), atol=1e-5, rtol=1e-5,
-                               msg=lambda m: f"{factory}: codes are not latent_avg + offsets: {m}")
+                               msg=explained(factory, "codes are not latent_avg + offsets"))
 
 
 def check_image_encoder_out_of_domain_check_warns_below_the_threshold_naming_the_domain(factory: ComponentFactory) -> None:
@@ -79,7 +80,7 @@ def check_image_encoder_out_of_domain_check_warns_below_the_threshold_naming_the
     with torch.no_grad():
         expected = psnr(generator.synthesis(encoder.encode(x)).clamp(-1, 1), x)
     torch.testing.assert_close(check.psnr, expected,
-                               msg=lambda m: f"{factory}: check_reference's PSNR is not that of the clamped reconstruction: {m}")
+                               msg=explained(factory, "check_reference's PSNR is not that of the clamped reconstruction"))
     require(bool(check.in_domain.all()) and check.threshold == 0.0, factory, "with threshold 0 every image must be in domain")
     require(check.ws.shape == (2, encoder.num_ws, encoder.w_dim) and check.reconstruction.shape == x.shape, factory,
             "check_reference returned codes or reconstructions of the wrong shape")
@@ -111,9 +112,9 @@ def check_image_encoder_checkpoint_round_trip_keeps_codes_and_threshold(factory:
     encoder.set_latent_avg(torch.randn(encoder.w_dim))
     with tempfile.TemporaryDirectory() as folder:
         path = save_checkpoint(Path(folder) / "encoder.safetensors", {"image_encoder": encoder})
-        loaded = load_checkpoint(path, factory.registries)["image_encoder"].eval()
+        loaded: Any = load_checkpoint(path, factory.registries)["image_encoder"].eval()
     x = _images(encoder, 2)
     with torch.no_grad():
         torch.testing.assert_close(loaded.encode(x), encoder.encode(x),
-                                   msg=lambda m: f"{factory}: the reloaded encoder gives other codes: {m}")
+                                   msg=explained(factory, "the reloaded encoder gives other codes"))
     require(float(loaded.ood_psnr_threshold) == 21.5, factory, "the reloaded encoder lost its ood_psnr_threshold")

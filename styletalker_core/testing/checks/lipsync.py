@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from styletalker_core.checkpoint import load_checkpoint, save_checkpoint
 from styletalker_core.interfaces import LipMapper, LipSyncDiscriminator
-from styletalker_core.testing.factory import ComponentFactory, listed, require, without_gradient
+from styletalker_core.testing.factory import ComponentFactory, explained, listed, require, without_gradient
 
 
 def _sync_inputs(discriminator: LipSyncDiscriminator, b: int = 3, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -38,7 +39,7 @@ def check_lipsync_discriminator_shapes_and_unit_embeddings(factory: ComponentFac
             f"embeddings {tuple(audio_embedding.shape)} and {tuple(mouth_embedding.shape)}, expected (3, embed_dim)")
     for what, embedding in (("audio", audio_embedding), ("mouth", mouth_embedding)):
         torch.testing.assert_close(embedding.norm(dim=-1), torch.ones(3),
-                                   msg=lambda m, what=what: f"{factory}: {what} embeddings are not unit vectors: {m}")
+                                   msg=explained(factory, f"{what} embeddings are not unit vectors"))
     require(float(discriminator.logit_scale().detach()) > 0, factory, "logit_scale() must be positive")
 
 
@@ -55,7 +56,7 @@ def check_lipsync_discriminator_checkpoint_round_trip(factory: ComponentFactory)
     discriminator = factory().eval()
     with tempfile.TemporaryDirectory() as folder:
         path = save_checkpoint(Path(folder) / "d.safetensors", {"lipsync_discriminator": discriminator})
-        loaded = load_checkpoint(path, factory.registries)["lipsync_discriminator"].eval()
+        loaded: Any = load_checkpoint(path, factory.registries)["lipsync_discriminator"].eval()
     waves, faces = _sync_inputs(discriminator)
     mouths = discriminator.mouth_crop(faces)
     require(torch.equal(discriminator.embed_audio(waves), loaded.embed_audio(waves)), factory,

@@ -17,6 +17,7 @@ import functools
 import math
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import attrs
 import numpy as np
@@ -79,7 +80,7 @@ def evaluation_items() -> dict[str, EvalItem]:
     voice = np.sin(2 * np.pi * 140 * seconds) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * seconds))
     audio = torch.from_numpy(0.3 * voice).float()
     noise = 0.03 * torch.randn(frames.shape, generator=torch.Generator().manual_seed(0))
-    common = dict(audio=audio, motion_frames=frames.flip(0), labels=_labels(1), motion_labels=_labels(2))
+    common: dict[str, Any] = dict(audio=audio, motion_frames=frames.flip(0), labels=_labels(1), motion_labels=_labels(2))
     return {
         "different": EvalItem(frames=frames, reference_frames=_face_video(angles + 1.0) + noise,
                               reference_image=frames[5] + noise[0], **common),
@@ -107,7 +108,7 @@ def _checkpoint_options(factory: ComponentFactory, folder: Path) -> dict[str, st
 
 def build_metric(factory: ComponentFactory, folder: Path) -> Metric:
     """The metric, with untrained checkpoints written under ``folder`` for its checkpoint options."""
-    return factory(**_checkpoint_options(factory, folder))
+    return factory.with_options(_checkpoint_options(factory, folder))()
 
 
 def has_defined_best(factory: ComponentFactory) -> bool:

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from styletalker_core.checkpoint import load_checkpoint, save_checkpoint
 from styletalker_core.interfaces import Flow, MotionVAE, Prior
-from styletalker_core.testing.factory import ComponentFactory, listed, require, without_gradient
+from styletalker_core.testing.factory import ComponentFactory, explained, listed, require, without_gradient
 
 
-def _reloaded(factory: ComponentFactory, role: str, module: torch.nn.Module) -> torch.nn.Module:
+def _reloaded(factory: ComponentFactory, role: str, module: torch.nn.Module) -> Any:
     """``module`` saved with save_checkpoint and loaded back with load_checkpoint, in ``module``'s mode."""
     with tempfile.TemporaryDirectory() as folder:
         path = save_checkpoint(Path(folder) / f"{role}.safetensors", {role: module})
@@ -53,7 +54,7 @@ def check_motion_vae_decoder_works_frame_by_frame(factory: ComponentFactory) -> 
     _, _, w_id, z = _vae_inputs(vae)
     whole = vae.decode(z, w_id)
     pieces = torch.cat([vae.decode(z[:, :3], w_id), vae.decode(z[:, 3:], w_id)], dim=1)
-    torch.testing.assert_close(pieces, whole, msg=lambda m: f"{factory}: decoding in two chunks differs from one pass: {m}")
+    torch.testing.assert_close(pieces, whole, msg=explained(factory, "decoding in two chunks differs from one pass"))
 
 
 def check_motion_vae_gradients_reach_every_parameter(factory: ComponentFactory) -> None:
@@ -110,7 +111,7 @@ def check_prior_sampling_is_reproducible_and_chunks_continue_exactly(factory: Co
         tail, _ = prior.sample(features[:, 5:], 0.7, state, rng)
     require(torch.equal(first, again), factory, "sampling twice with the same generator seed gives different z")
     torch.testing.assert_close(torch.cat([head, tail], dim=1), first, atol=1e-5, rtol=0,
-                               msg=lambda m: f"{factory}: sampling in two chunks with carried state differs from one pass: {m}")
+                               msg=explained(factory, "sampling in two chunks with carried state differs from one pass"))
 
 
 def check_prior_gradients_reach_every_parameter(factory: ComponentFactory) -> None:
@@ -173,11 +174,11 @@ def check_flow_inverse_undoes_forward(factory: ComponentFactory) -> None:
     u, context = _flow_inputs(flow)
     z, log_det = flow(u, context)
     back, inverse_log_det = flow.inverse(z, context)
-    torch.testing.assert_close(back, u, rtol=0, atol=1e-9, msg=lambda m: f"{factory}: inverse(forward(u)) != u: {m}")
+    torch.testing.assert_close(back, u, rtol=0, atol=1e-9, msg=explained(factory, "inverse(forward(u)) != u"))
     torch.testing.assert_close(inverse_log_det, -log_det, rtol=0, atol=1e-9,
-                               msg=lambda m: f"{factory}: the inverse's log-determinant is not minus the forward's: {m}")
+                               msg=explained(factory, "the inverse's log-determinant is not minus the forward's"))
     again, _ = flow(flow.inverse(u, context)[0], context)
-    torch.testing.assert_close(again, u, rtol=0, atol=1e-9, msg=lambda m: f"{factory}: forward(inverse(z)) != z: {m}")
+    torch.testing.assert_close(again, u, rtol=0, atol=1e-9, msg=explained(factory, "forward(inverse(z)) != z"))
 
 
 def check_flow_log_determinant_matches_the_autograd_jacobian(factory: ComponentFactory) -> None:
@@ -191,9 +192,9 @@ def check_flow_log_determinant_matches_the_autograd_jacobian(factory: ComponentF
         forward_jacobian = torch.autograd.functional.jacobian(forward_map, u[row])
         inverse_jacobian = torch.autograd.functional.jacobian(inverse_map, z[row])
         torch.testing.assert_close(torch.linalg.slogdet(forward_jacobian)[1], log_det[row], rtol=0, atol=1e-8,
-                                   msg=lambda m: f"{factory}: forward log|det| differs from the Jacobian's: {m}")
+                                   msg=explained(factory, "forward log|det| differs from the Jacobian's"))
         torch.testing.assert_close(torch.linalg.slogdet(inverse_jacobian)[1], inverse_log_det[row], rtol=0, atol=1e-8,
-                                   msg=lambda m: f"{factory}: inverse log|det| differs from the Jacobian's: {m}")
+                                   msg=explained(factory, "inverse log|det| differs from the Jacobian's"))
 
 
 def check_flow_gradients_reach_every_parameter(factory: ComponentFactory) -> None:
