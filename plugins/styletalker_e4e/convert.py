@@ -51,7 +51,7 @@ def load_published(path: Path) -> dict[str, Any]:
     """``torch.load(weights_only=True)`` of a pSp/e4e file; refuses (one line) anything needing other globals."""
     try:
         data = torch.load(io.BytesIO(Path(path).read_bytes()), map_location="cpu", weights_only=True)
-    except Exception as error:  # weights_only refuses every global it does not know: never retry unsafely
+    except Exception as error:  # noqa: BLE001 - weights_only refuses every global it does not know: never retry unsafely
         raise CheckpointError(
             weights_only_refusal(path, error, "plain tensor checkpoint")
             + ". Re-save it as {'state_dict', 'opts' (a dict), 'latent_avg'} or use a trusted copy"

@@ -29,7 +29,7 @@ class LipSyncErrorMetric(Metric):
     """
 
     requires = ("frames", "audio")
-    higher_is_better = {"lse_d": False, "lse_c": True, "av_offset_abs": False, "sync_correct": True}
+    higher_is_better = {"lse_d": False, "lse_c": True, "av_offset_abs": False, "sync_correct": True}  # noqa: RUF012 - Metric.higher_is_better, a class-level default never mutated
 
     def __init__(self, checkpoint: str = DEFAULT_JUDGE, role: str = "lipsync_discriminator", max_offset: int = 15,
                  device: str = "cpu") -> None:

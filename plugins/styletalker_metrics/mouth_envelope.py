@@ -222,7 +222,7 @@ class MouthEnvelope(Metric):
     """Correlation of the landmark mouth opening with the speech envelope, best lag, closed mouth in silence (module notes)."""
 
     requires = ("frames", "audio")
-    higher_is_better = {
+    higher_is_better = {  # noqa: RUF012 - Metric.higher_is_better, a class-level default never mutated
         "mouth_envelope_corr": True,
         "mouth_envelope_corr_lag0": True,
         "mouth_envelope_lag_abs": False,

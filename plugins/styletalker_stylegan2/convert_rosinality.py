@@ -208,7 +208,7 @@ class RosinalityStyleGAN2Converter(Converter):
         try:
             with torch.serialization.safe_globals([argparse.Namespace]):
                 data = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:  # weights_only refuses anything else: report, never retry unsafely
+        except Exception as error:  # noqa: BLE001 - weights_only refuses anything else: report, never retry unsafely
             raise CheckpointError(weights_only_refusal(path, error, "rosinality stylegan2-pytorch checkpoint")) from None
         if not isinstance(data, dict) or not isinstance(data.get("g_ema"), dict):
             raise ConversionError(f"{path}: no 'g_ema' state dict (is it a rosinality stylegan2-pytorch checkpoint?)")

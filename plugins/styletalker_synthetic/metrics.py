@@ -108,7 +108,7 @@ class LipSyncCorrelation(_OracleMetric):
     """Correlation of the oracle's mouth openness of the generated video with the driving audio's viseme track."""
 
     requires = ("labels",)
-    higher_is_better = {"lipsync_corr": True, "lipsync_best_corr": True, "lipsync_abs_lag": False, "mouth_open_mae": False}
+    higher_is_better = {"lipsync_corr": True, "lipsync_best_corr": True, "lipsync_abs_lag": False, "mouth_open_mae": False}  # noqa: RUF012 - Metric.higher_is_better, a class-level default never mutated
 
     def compute(self, item: EvalItem) -> dict[str, float]:
         truth = self.label(item.labels, "mouth_open", len(item.frames))
@@ -128,7 +128,7 @@ class MotionTransferCorrelation(_OracleMetric):
     """Correlation of the generated head pose and eye openness with the motion source's."""
 
     requires = ("motion_frames",)
-    higher_is_better = {"yaw_corr": True, "pitch_corr": True, "roll_corr": True, "pose_corr": True,
+    higher_is_better = {"yaw_corr": True, "pitch_corr": True, "roll_corr": True, "pose_corr": True,  # noqa: RUF012 - Metric.higher_is_better, a class-level default never mutated
                         "blink_corr": True, "blink_f1": True, "pose_mae_deg": False}
 
     def compute(self, item: EvalItem) -> dict[str, float]:
@@ -157,7 +157,7 @@ class IdentityError(_OracleMetric):
     """Distance between the generated frames' identity factors and the reference's."""
 
     requires = ("reference_image",)
-    higher_is_better = {"identity_mae": False, "identity_l2": False}
+    higher_is_better = {"identity_mae": False, "identity_l2": False}  # noqa: RUF012 - Metric.higher_is_better, a class-level default never mutated
 
     def compute(self, item: EvalItem) -> dict[str, float]:
         generated = self.read(item.frames)["identity"]  # [t, k]
@@ -178,7 +178,7 @@ class MotionRealism(_OracleMetric):
     """Pose velocity spectrum and blink rate of the generated video against ground-truth motion."""
 
     requires = ("labels",)
-    higher_is_better = {"pose_spectrum_distance": False, "pose_speed_ratio_error": False, "blink_rate_error": False}
+    higher_is_better = {"pose_spectrum_distance": False, "pose_speed_ratio_error": False, "blink_rate_error": False}  # noqa: RUF012 - Metric.higher_is_better, a class-level default never mutated
 
     def compute(self, item: EvalItem) -> dict[str, float]:
         truth_labels = item.motion_labels if "pose" in item.motion_labels else item.labels

@@ -7,6 +7,8 @@ by the motion model's limits) so all factors weigh alike in the loss.
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,7 +47,7 @@ class SyntheticFactorOracle(FactorOracle):
         widths = [channels * 2, channels * 4, channels * 6, channels * 8]
         # A 4x4 stride-2 stem sees every pixel once (no information lost) at a quarter of the cost.
         layers: list[nn.Module] = [nn.Conv2d(3, widths[0], 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(widths[0]), nn.SiLU()]
-        for inputs, outputs in zip(widths[:-1], widths[1:]):
+        for inputs, outputs in itertools.pairwise(widths):
             layers.append(_block(inputs, outputs))
         self.features = nn.Sequential(*layers)
         final = resolution // 16

@@ -238,7 +238,9 @@ let pending = [], pendingCount = 0, latencies = [], frames = 0;
 const screen = $('screen').getContext('2d');
 window.liveStats = { frames: 0, latencies: [], lookahead: null, done: false, error: null };
 function median(xs) { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.floor(s.length / 2)] : NaN; }
-function readAsDataURL(file) { return new Promise((ok, no) => { const r = new FileReader(); r.onload = () => ok(r.result); r.onerror = no; r.readAsDataURL(file); }); }
+function readAsDataURL(file) {
+  return new Promise((ok, no) => { const r = new FileReader(); r.onload = () => ok(r.result); r.onerror = no; r.readAsDataURL(file); });
+}
 function flush(final) {
   if (!socket || socket.readyState !== 1 || !pendingCount) return;
   const out = new ArrayBuffer(8 + 4 * pendingCount);

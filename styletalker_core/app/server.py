@@ -26,8 +26,9 @@ def build_interface(config: AppConfig, models: Models):  # noqa: ANN201 - gradio
     shipped_speech = project_root() / ASSETS["speech"]
     choices = models.choices()
 
-    def generate(image, audio, motion, model, mode, seed, temperature, num_samples, pose_scale, still, aligned,
-                 progress=gr.Progress(track_tqdm=True)):  # noqa: ANN001, B008 - Gradio's progress hook
+    def generate(image: str | None, audio: str | None, motion: str | None, model: str, mode: str, seed: float, temperature: float,
+                 num_samples: float, pose_scale: float, still: bool, aligned: bool,
+                 progress=gr.Progress(track_tqdm=True)) -> tuple[str | None, list[str] | None, str]:  # noqa: ANN001, B008 - Gradio's progress hook
         progress(0, desc="reading the inputs")
         outputs, status = run_job(config, models, image=image, audio=audio, motion=motion, model=model, mode=mode,
                                   seed=seed, temperature=temperature, num_samples=num_samples, pose_scale=pose_scale,

@@ -174,7 +174,7 @@ def read_tensors(path: str | Path, prefix: str = "") -> dict[str, torch.Tensor]:
     tensors = {}
     try:
         with safe_open(str(path), framework="pt") as handle:
-            for key in handle.keys():
+            for key in handle.keys():  # noqa: SIM118 - a safetensors handle is not iterable
                 if key.startswith(prefix):
                     tensors[key[len(prefix):]] = handle.get_tensor(key)
     except OSError as error:

@@ -20,7 +20,7 @@ import re
 import struct
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 import torch
 
@@ -131,7 +131,7 @@ BASE_ALLOWED: dict[tuple[str, str], Callable[..., Any]] = {
 _PYTHON2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
 
 
-class RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001
+class RestrictedUnpickler(pickle._Unpickler):
     """Unpickler whose ``find_class`` only returns allow-listed stand-ins.
 
     It is the pure-Python unpickler: its memo is a dict, whereas the C one sizes a table by
@@ -162,7 +162,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001
             raise pickle.UnpicklingError("the pickle sets the state of a tensor or storage (BUILD)")
         super().load_build()
 
-    dispatch = {**pickle._Unpickler.dispatch, pickle.BUILD[0]: load_build}  # noqa: SLF001
+    dispatch: ClassVar[dict[int, Callable[..., None]]] = {**pickle._Unpickler.dispatch, pickle.BUILD[0]: load_build}
 
     def persistent_load(self, pid: Any) -> Any:
         raise UnsafePickleError(f"{self._source}: refused to load: unexpected persistent id {repr(pid)[:80]}; "

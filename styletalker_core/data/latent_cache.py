@@ -123,7 +123,7 @@ def is_cached(root: str | Path, cache: str, clip_id: str, num_frames: int) -> bo
     try:
         with safe_open(str(path), framework="pt") as handle:
             return handle.get_slice(LATENT_KEY).get_shape()[0] == num_frames
-    except Exception:  # a damaged file (e.g. from a crash of an older writer) is re-encoded
+    except Exception:  # noqa: BLE001 - a damaged file (e.g. from a crash of an older writer) is re-encoded
         return False
 
 

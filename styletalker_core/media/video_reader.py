@@ -204,10 +204,7 @@ def iter_video_frames(
             previous = None  # (array, time, duration) of the last decoded frame
             for frame in container.decode(stream):
                 time = float(frame.time) if frame.time is not None else (0.0 if previous is None else previous[1] + previous[2])
-                if frame.duration and frame.time_base:
-                    duration = float(frame.duration * frame.time_base)
-                else:
-                    duration = float(1 / native)
+                duration = float(frame.duration * frame.time_base) if frame.duration and frame.time_base else float(1 / native)
                 if previous is None:
                     previous = (pixels(frame), time, duration)
                     continue

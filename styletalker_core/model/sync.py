@@ -18,7 +18,7 @@ from styletalker_core.interfaces import LipSyncDiscriminator
 def audio_windows(wave: torch.Tensor, starts: torch.Tensor, window_samples: int, samples_per_frame: int) -> torch.Tensor:
     """wave [b, s], starts [b, n] (first frame of each window, in audio frames; any integer)
     -> windows [b, n, window_samples], zero where a window reaches outside the wave."""
-    b, s = wave.shape
+    s = wave.shape[1]
     first = starts.long() * samples_per_frame  # [b, n]
     index = first[..., None] + torch.arange(window_samples, device=wave.device)  # [b, n, k]
     inside = (index >= 0) & (index < s)

@@ -262,7 +262,7 @@ def _weights_shapes(path: Path, kind: str) -> tuple[str, dict[str, tuple[int, ..
     role = roles[0]
     shapes = {}
     with safe_open(str(path), framework="pt") as handle:
-        for key in handle.keys():
+        for key in handle.keys():  # noqa: SIM118 - a safetensors handle is not iterable
             if key.startswith(f"{role}."):
                 shapes[key[len(role) + 1:]] = tuple(handle.get_slice(key).get_shape())
     return role, shapes

@@ -4,4 +4,5 @@ from styletalker_core.registry.components import ComponentOf, ComponentSpec, bui
 from styletalker_core.registry.kinds import KINDS, Kind
 from styletalker_core.registry.registry import Entry, Origin, Registrar, Registries, Registry, closest_names, suggest
 
-__all__ = ["ComponentOf", "ComponentSpec", "build_component", "KINDS", "Entry", "Kind", "Origin", "Registrar", "Registries", "Registry", "closest_names", "suggest"]
+__all__ = ["ComponentOf", "ComponentSpec", "build_component", "KINDS", "Entry", "Kind", "Origin", "Registrar", "Registries", "Registry",
+           "closest_names", "suggest"]

@@ -166,7 +166,7 @@ def run_manifest(
         except OSError as error:  # the file system refused a row's path (name too long, no permission, ...)
             name = f" {error.filename}" if error.filename else ""
             outcome.error = f"{source}:{name}: {error.strerror or error}; check the row's paths"
-        except Exception as error:  # noqa: BLE001 - a bug on one row must not lose the other rows
+        except Exception as error:  # a bug on one row must not lose the other rows
             LOG.exception("%s failed", source)
             outcome.error = f"internal error: {type(error).__name__}: {error}"
         outcomes.append(outcome)

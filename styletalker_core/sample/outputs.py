@@ -7,6 +7,7 @@ only when all of the job's files are complete, so a failure leaves no output beh
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -51,10 +52,8 @@ def folder_problem(folder: str | Path) -> str:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except OSError as error:
         return f"cannot create files in {existing} ({error.strerror or error})"
-    try:
+    with contextlib.suppress(OSError):
         probe.unlink()
-    except OSError:
-        pass
     return ""
 
 

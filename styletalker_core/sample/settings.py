@@ -65,8 +65,8 @@ class SampleSettings:
         0-51) and speed preset.
     paste_back: composite each generated face back into the reference picture (or into each
         frame of a reference video) at its own resolution (styletalker_core.sample.paste_back).
-    reference_frame: the frame of a reference video whose face is the identity (default 0). temperature and pose_scale are finite and at least 0; seed is
-        0 to 2**63-1.
+    reference_frame: the frame of a reference video whose face is the identity (default 0).
+        temperature and pose_scale are finite and at least 0; seed is 0 to 2**63-1.
     """
 
     temperature: float = attrs.field(default=1.0, validator=_non_negative)

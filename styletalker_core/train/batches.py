@@ -12,11 +12,12 @@ state, and W processes together see exactly the batches one process would.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 
 import torch
 from torch.utils.data import Sampler
+
+KEPT_ORDERS = 4  # epoch orders a sampler keeps: consecutive steps read the same one or two
 
 
 class StepBatches(Sampler[list[int]]):
@@ -43,11 +44,17 @@ class StepBatches(Sampler[list[int]]):
         self.total_steps = total_steps
         self.rank = rank
         self.world_size = world_size
+        self._orders: dict[int, torch.Tensor] = {}  # epoch -> dataset order, oldest first
 
-    @functools.lru_cache(maxsize=4)
     def _permutation(self, epoch: int) -> torch.Tensor:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return torch.randperm(self.size, generator=generator)
+        """The dataset order of ``epoch`` (the last :data:`KEPT_ORDERS` are kept by this sampler)."""
+        order = self._orders.get(epoch)
+        if order is None:
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            order = self._orders[epoch] = torch.randperm(self.size, generator=generator)
+            if len(self._orders) > KEPT_ORDERS:
+                del self._orders[next(iter(self._orders))]  # the oldest epoch
+        return order
 
     def global_indices(self, step: int) -> list[int]:
         """All ``global_batch`` dataset indices of ``step`` (every rank's share, in rank order)."""

@@ -127,7 +127,7 @@ def load_training_state(
         metadata = handle.metadata() or {}
         if META_KEY not in metadata:
             raise CheckpointError(f"{path}: not a styletalker training-state checkpoint")
-        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 - a safetensors handle is not iterable
     document = json.loads(metadata[META_KEY])
     for role, module in modules.items():
         prefix = f"module.{role}."

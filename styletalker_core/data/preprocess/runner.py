@@ -57,7 +57,7 @@ def _run_job(job: VideoJob) -> dict[str, Any]:
         report = process_video(job, writer, settings, _WORKER["analyzer"])
     except VideoFailure as failure:
         report = {"status": "failed", "reason": failure.reason, "message": str(failure)}
-    except Exception as error:  # noqa: BLE001 - one broken video must not stop the run; it is reported
+    except Exception as error:  # one broken video must not stop the run; it is reported
         LOG.debug("%s: unexpected error", job.path, exc_info=True)  # the report carries the message; -v shows it
         report = {"status": "failed", "reason": "error", "message": f"{type(error).__name__}: {error}"}
     report = {"video": job.relative, "key": job.key} | report

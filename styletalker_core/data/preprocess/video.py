@@ -9,6 +9,7 @@ soon as it is complete. A clip is a run of consecutive usable frames of at least
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -84,7 +85,7 @@ def _plan_clips(reasons: list[str], settings: PreprocessSettings) -> tuple[list[
     for start, stop in segments:
         count = math.ceil((stop - start) / settings.max_clip_frames)
         edges = np.linspace(start, stop, count + 1).round().astype(int)
-        parts += [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        parts += [(int(a), int(b)) for a, b in itertools.pairwise(edges)]
     return segments, parts
 
 
@@ -122,7 +123,8 @@ def process_video(job: VideoJob, writer: ShardWriter, settings: PreprocessSettin
     if not parts:
         usable = reasons.count("")
         detail = ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in dropped.items())
-        raise VideoFailure("no_face", f"{job.path}: no usable face run of {settings.min_clip_frames}+ frames ({usable} usable of {len(reasons)}; {detail})")
+        raise VideoFailure(
+            "no_face", f"{job.path}: no usable face run of {settings.min_clip_frames}+ frames ({usable} usable of {len(reasons)}; {detail})")
 
     # Smooth landmarks over each whole segment, so consecutive parts join without a jump.
     # The crop follows the smoothed landmarks; the stored landmarks are the detected ones in crop pixels.

@@ -60,7 +60,7 @@ def dataset_info(config: SynthConfig) -> dict[str, Any]:
         "identities": {split: pool.ids(split) for split in splits},
         "identity_factors": list(IDENTITY_FACTORS),
         "labels": {
-            "identity": "identity factors in [0, 1], [t, %d]" % len(IDENTITY_FACTORS),
+            "identity": f"identity factors in [0, 1], [t, {len(IDENTITY_FACTORS)}]",
             "pose": "yaw, pitch, roll in degrees, [t, 3]",
             "eye_open": "eye openness in [0, 1] (0 closed), [t]",
             "mouth_open": "mouth openness in [0, 1], [t]",

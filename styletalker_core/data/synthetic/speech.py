@@ -179,7 +179,7 @@ def _child_synthesize(text: str, voice: Voice, fd: int) -> None:
         utterance = EspeakSynthesizer().synthesize(text, voice)
         header = {"phonemes": utterance.phonemes, "samples": int(len(utterance.samples))}
         payload = utterance.samples.astype("<i2").tobytes()
-    except Exception as error:  # reported to the parent, which raises it
+    except Exception as error:  # noqa: BLE001 - reported to the parent, which raises it
         header, payload = {"error": f"{type(error).__name__}: {error}"}, b""
     encoded = json.dumps(header).encode()
     data = struct.pack("<Q", len(encoded)) + encoded + payload
@@ -208,7 +208,7 @@ def synthesize(text: str, voice: Voice) -> Utterance:
         try:
             os.close(read_fd)
             _child_synthesize(text, voice, write_fd)
-        except BaseException:
+        except BaseException:  # noqa: BLE001 - a forked child must always reach os._exit
             status = 1
         finally:
             os._exit(status)

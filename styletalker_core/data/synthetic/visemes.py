@@ -64,7 +64,7 @@ _PHONEME_VISEME: dict[str, str] = {
 }
 
 # Phoneme ids stored in the per-frame "phoneme" label: 0 silence, 1 any phoneme not listed.
-PHONEMES: tuple[str, ...] = ("_", "?") + tuple(sorted(p for p in _PHONEME_VISEME if not p.startswith("_")))
+PHONEMES: tuple[str, ...] = ("_", "?", *sorted(p for p in _PHONEME_VISEME if not p.startswith("_")))
 _PHONEME_ID = {p: i for i, p in enumerate(PHONEMES)}
 ANTICIPATION_TAU = 0.030  # seconds
 CARRYOVER_TAU = 0.012  # seconds
@@ -108,7 +108,7 @@ def mouth_track(
     first = segments[0][0] if segments else 0.0
     last = segments[-1][1] if segments else 0.0
     rest = VISEMES["rest"]
-    segments = [(min(first, times.min(initial=first)) - 1.0, first, rest)] + segments + [(last, max(last, times.max(initial=last)) + 1.0, rest)]
+    segments = [(min(first, times.min(initial=first)) - 1.0, first, rest), *segments, (last, max(last, times.max(initial=last)) + 1.0, rest)]
     starts = np.array([s for s, _, _ in segments])[None]
     ends = np.array([e for _, e, _ in segments])[None]
     targets = np.array([t for _, _, t in segments])  # [k, 3]
