@@ -48,6 +48,7 @@ STYLETALKER_BENCH_OUT (default out/bench).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -161,12 +162,12 @@ def measure_peaks(repeats: int = 5, device: torch.device | str = "cpu") -> dict:
         for name, dtype in DTYPES.items():
             a = torch.randn(n, n, generator=generator).to(device, dtype)
             b = torch.randn(n, n, generator=generator).to(device, dtype)
-            seconds = time_calls(lambda: a @ b, repeats, device)["seconds"]
+            seconds = time_calls(functools.partial(torch.matmul, a, b), repeats, device)["seconds"]
             peaks[f"matmul_{name}"] = 2 * n ** 3 / seconds / 1e9
             x = torch.randn(batch, channels, size, size, generator=generator).to(device, dtype)
             w = torch.randn(channels, channels, 3, 3, generator=generator).to(device, dtype)
             x, w = x.contiguous(memory_format=torch.channels_last), w.contiguous(memory_format=torch.channels_last)
-            seconds = time_calls(lambda: F.conv2d(x, w, padding=1), repeats, device)["seconds"]
+            seconds = time_calls(functools.partial(F.conv2d, x, w, padding=1), repeats, device)["seconds"]
             peaks[f"conv3x3_{name}"] = 2 * batch * channels * channels * 9 * size * size / seconds / 1e9
     return peaks
 
@@ -223,7 +224,7 @@ def count_gflop(generator: torch.nn.Module, ws: torch.Tensor) -> float:
 
 
 def _plain_modulated_conv2d(x, weight, styles, demodulate=True, padding=0, up=1, resample_filter=None,  # noqa: ANN001, ANN202
-                            flip_weight=True, input_gain=None, noise=None, mode="auto", bias=None, output_gain=1.0):
+                            flip_weight=True, input_gain=None, noise=None, mode="auto", bias=None, output_gain=1.0):  # noqa: ANN001
     from styletalker_core.nn.reference import modulated_conv2d_reference
 
     if input_gain is not None:
@@ -284,7 +285,7 @@ def bench_config(config: str, settings: dict, log: Callable[[str], None]) -> dic
             continue
         with torch.inference_mode(), plain_operations():
             images = {}
-            timing = time_calls(lambda: images.setdefault("x", generator.synthesis(ws)), repeats=1, device=device)
+            timing = time_calls(lambda: images.setdefault("x", generator.synthesis(ws)), repeats=1, device=device)  # noqa: B023 - called here
         references[batch] = images["x"]
         if batch == 1:
             plain_b1_seconds = timing["seconds"]
@@ -298,7 +299,7 @@ def bench_config(config: str, settings: dict, log: Callable[[str], None]) -> dic
             ws = ws_all[:batch]
             images = {}
             with torch.inference_mode():
-                timing = time_calls(lambda: images.__setitem__("x", generator.synthesis(ws)), settings["repeats"], device)
+                timing = time_calls(lambda: images.__setitem__("x", generator.synthesis(ws)), settings["repeats"], device)  # noqa: B023 - called here
             row = {"batch": batch, "dtype": dtype_name, "frames_per_s": batch / timing["seconds"],
                    "seconds_per_frame": timing["seconds"] / batch, **timing}
             if dtype_name == "float32":
@@ -428,7 +429,7 @@ def write_report(report: dict, out: Path) -> tuple[Path, Path]:
     return json_path, md_path
 
 
-def test_generator_speed(benchmark, capsys):  # noqa: ANN001
+def test_generator_speed(benchmark, capsys) -> None:  # noqa: ANN001
     settings = settings_from_env()
 
     def log(line: str) -> None:

@@ -188,7 +188,7 @@ def format_memory(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def test_sampling_speed(benchmark, tmp_path, capsys):  # noqa: ANN001
+def test_sampling_speed(benchmark, tmp_path, capsys) -> None:  # noqa: ANN001
     import pytest
 
     model = model_path()
@@ -200,7 +200,7 @@ def test_sampling_speed(benchmark, tmp_path, capsys):  # noqa: ANN001
         print("\n" + format_speed(report))
 
 
-def test_sampling_memory_is_flat_in_audio_length(benchmark, tmp_path, capsys):  # noqa: ANN001
+def test_sampling_memory_is_flat_in_audio_length(benchmark, tmp_path, capsys) -> None:  # noqa: ANN001
     import pytest
 
     model = model_path()

@@ -38,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_sampling import MODEL_ENV, missing_model_message, model_path, reference_image, write_speech  # noqa: E402
+from bench_sampling import MODEL_ENV, missing_model_message, model_path, reference_image, write_speech
 
 SECONDS = 12.0
 COMPUTE_CHUNK = 640  # 40 ms: one frame per chunk
@@ -47,7 +47,7 @@ THREADS_ENV = "STYLETALKER_BENCH_THREADS"
 TARGETS = {"rtf": 3.0, "p99_ms": 20.0, "latency_ms": 150.0}
 
 
-def with_lip_lookahead(head, frames: int):  # noqa: ANN001, ANN201 - a TalkingHead copy
+def with_lip_lookahead(head, frames: int):  # noqa: ANN001, ANN202 - a TalkingHead copy
     """The model with its lip mapper's look-ahead cut to ``frames`` (weights cut from the trained window)."""
     from styletalker_motion.lip_mapper import ConvLipMapper
 
@@ -103,7 +103,7 @@ def paced_run(head, w_id, wave: np.ndarray, chunk: int = PACED_CHUNK) -> dict:  
     session = StreamSession(head, w_id, seed=0)
     latencies = []
     start = time.perf_counter()
-    for index, begin in enumerate(range(0, len(wave), chunk)):
+    for begin in range(0, len(wave), chunk):
         due = start + (begin + chunk) / 16000  # the chunk's last sample has been recorded
         wait = due - time.perf_counter()
         if wait > 0:
@@ -186,7 +186,7 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def test_streaming(benchmark, tmp_path, capsys):  # noqa: ANN001
+def test_streaming(benchmark, tmp_path, capsys) -> None:  # noqa: ANN001
     import pytest
 
     model = model_path()

@@ -68,7 +68,7 @@ from unittest import mock
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_generators import machine, measure_peaks  # noqa: E402
+from bench_generators import machine, measure_peaks
 
 ROOT = Path(__file__).resolve().parent.parent
 DOMAIN_RECIPE = ROOT / "recipes" / "domain_synthetic_64.toml"
@@ -211,7 +211,7 @@ def run_benchmark(settings: dict | None = None, log: Callable[[str], None] = pri
                     if "profile" in row:
                         log(row["profile"])
                     key = (stage, precision)
-                    runs = best.get(key, {}).get("all_samples_per_s", []) + [row["samples_per_s"]]
+                    runs = [*best.get(key, {}).get("all_samples_per_s", []), row["samples_per_s"]]
                     profile_table = row.get("profile") or best.get(key, {}).get("profile")
                     if key not in best or row["samples_per_s"] > best[key]["samples_per_s"]:
                         best[key] = dict(row)
@@ -276,7 +276,7 @@ def write_report(report: dict, out: Path) -> tuple[Path, Path]:
     return json_path, md_path
 
 
-def test_training_throughput(benchmark, capsys):  # noqa: ANN001
+def test_training_throughput(benchmark, capsys) -> None:  # noqa: ANN001
     import pytest
 
     if not DOMAIN_CHECKPOINT.is_file():

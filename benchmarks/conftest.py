@@ -50,7 +50,7 @@ def _generator_lines(report: dict) -> list[str]:
     return lines
 
 
-def pytest_terminal_summary(terminalreporter) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     lines = _generator_lines(_REPORT)
     if not lines:
         return
