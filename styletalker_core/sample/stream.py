@@ -47,6 +47,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -55,6 +57,12 @@ import torch
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.model.latents import compose
 from styletalker_core.model.motion_fit import MotionFit
+
+if TYPE_CHECKING:
+    from styletalker_core.interfaces import AudioEncoder, LipMapper, Prior
+    from styletalker_core.model.talking_head import TalkingHead
+    from styletalker_core.sample.engine import Sampler
+    from styletalker_core.sample.settings import SampleSettings
 
 UNBOUNDED_MARGIN_FRAMES = 25  # as TalkingHead's offline chunking for encoders without a bounded reach
 # Matrix products with fewer rows than this take another kernel in MKL (and oneDNN), whose
@@ -128,7 +136,7 @@ class StreamResampler:
         self._resampler = av.AudioResampler(format="flt", layout="mono", rate=target)
         self._pts = 0
 
-    def _collect(self, frames: list) -> np.ndarray:  # noqa: ANN001 - av.AudioFrame
+    def _collect(self, frames: list) -> np.ndarray:  # of av.AudioFrame
         pieces = [frame.to_ndarray().reshape(-1) for frame in frames]
         return np.concatenate(pieces).astype(np.float32, copy=False) if pieces else np.zeros(0, np.float32)
 
@@ -146,7 +154,7 @@ class StreamResampler:
         return self._collect(self._resampler.resample(None))
 
 
-def front_end_reach(audio_encoder: torch.nn.Module) -> int:
+def front_end_reach(audio_encoder: AudioEncoder) -> int:
     """Samples after a frame's own audio that its features depend on (the front-end's look-ahead)."""
     spf = audio_encoder.samples_per_frame
     windows = getattr(audio_encoder, "windows", None)
@@ -170,7 +178,7 @@ class _PaddedWindow(torch.nn.Module):
     convolution and linear layer run with as many rows as in an offline chunk. Rows of the
     step's frames see exactly the inputs they see offline; the others are dropped."""
 
-    def __init__(self, window: torch.nn.Module) -> None:
+    def __init__(self, window: Any) -> None:  # the motion plugin's audio window (history, lookahead, carry)
         super().__init__()
         self.window = window
         self.history, self.lookahead = window.history, window.lookahead
@@ -187,13 +195,13 @@ class _PaddedWindow(torch.nn.Module):
         return self.window.carry(past, features)
 
 
-def _has_audio_window(prior: torch.nn.Module) -> bool:
+def _has_audio_window(prior: Prior) -> bool:
     window = getattr(prior, "audio", None)
     return isinstance(window, torch.nn.Module) and all(
         hasattr(window, name) for name in ("history", "lookahead", "carry"))
 
 
-def _streaming_prior(prior: torch.nn.Module) -> torch.nn.Module:
+def _streaming_prior(prior: Prior) -> Prior:
     """The session's view of the prior: the same module with its audio window padded
     (:class:`_PaddedWindow`); a shallow copy sharing every weight, so sessions in other threads
     and the offline path keep the original. Another kind of prior is used as it is (its frames
@@ -208,7 +216,7 @@ def _streaming_prior(prior: torch.nn.Module) -> torch.nn.Module:
     return view
 
 
-def _plain_mel(encoder: torch.nn.Module) -> bool:
+def _plain_mel(encoder: AudioEncoder) -> bool:
     """The built-in ``mel`` encoder, its ``features`` not overridden (the fast path below mirrors it)."""
     try:
         from styletalker_audio_mel.encoder import MelAudioEncoder
@@ -217,7 +225,7 @@ def _plain_mel(encoder: torch.nn.Module) -> bool:
     return isinstance(encoder, MelAudioEncoder) and type(encoder).features is MelAudioEncoder.features
 
 
-def _mel_features(encoder: torch.nn.Module, wave: torch.Tensor, frames: int, first: int, last: int) -> torch.Tensor:
+def _mel_features(encoder: Any, wave: torch.Tensor, frames: int, first: int, last: int) -> torch.Tensor:
     """``MelAudioEncoder.features(wave, frames)[:, first:last]`` without encoding the margin frames:
     only the log-mel windows of frames [first, last) are computed and go through the conv stack
     (at least two, as its convolutions round differently for one) and the head (padded to
@@ -235,7 +243,7 @@ def _mel_features(encoder: torch.nn.Module, wave: torch.Tensor, frames: int, fir
     return encoder.head(_pad_time(pooled[None])[0])[None, :count]
 
 
-def lip_lookahead(lip_mapper: torch.nn.Module) -> int:
+def lip_lookahead(lip_mapper: LipMapper) -> int:
     """Frames of audio features after frame t that the lip mapper reads (its context when it has no option)."""
     return int(getattr(lip_mapper, "lookahead_frames", lip_mapper.context_frames))
 
@@ -255,7 +263,7 @@ class StreamSession:
 
     def __init__(
         self,
-        head: torch.nn.Module,
+        head: TalkingHead,
         w_id: torch.Tensor,
         *,
         motion: torch.Tensor | None = None,
@@ -311,7 +319,7 @@ class StreamSession:
         self._feat_start = 0
         self.feat_done = 0
         self.next_frame = 0
-        self._state = None
+        self._state: object = None  # the prior's recurrent state between steps
         self.closed = False
         self.audio_frames: int | None = None  # known once closed
         self._arrived = time.perf_counter()
@@ -381,6 +389,7 @@ class StreamSession:
 
     def _compute_features(self) -> None:
         if self.closed:
+            assert self.audio_frames is not None  # set when the stream closed
             can = self.audio_frames
         else:
             can = max(0, (self.received - self.reach) // self.spf)
@@ -413,6 +422,7 @@ class StreamSession:
 
     def _motion_codes(self, start: int, stop: int) -> torch.Tensor:
         """z of frames [start, stop) of the motion source fitted as ``fit_motion`` does: [1, t, z]."""
+        assert self.motion is not None  # called in the motion-controllable mode only
         length = len(self.motion)
         index = torch.arange(start, stop, device=self.device)
         if length == 1:
@@ -478,13 +488,12 @@ class StreamSession:
             self._wave_start = keep_samples
 
 
-def open_session(sampler, image=None, *, w_id: torch.Tensor | None = None, motion=None,  # noqa: ANN001
-                 settings=None, sample_rate: int | None = None, render: bool = True) -> StreamSession:
+def open_session(sampler: Sampler, image: str | Path | None = None, *, w_id: torch.Tensor | None = None,
+                 motion: torch.Tensor | str | Path | None = None, settings: SampleSettings | None = None,
+                 sample_rate: int | None = None, render: bool = True) -> StreamSession:
     """A session for a :class:`Sampler`: the reference image (path; or its latent ``w_id``), an
     optional motion video (path, or motion codes [T, z]) and :class:`SampleSettings` (default:
     the model's)."""
-    from pathlib import Path
-
     settings = settings or sampler.defaults
     if w_id is None:
         if image is None:
