@@ -1,6 +1,7 @@
 """The plugin example in README.md works as written: its files, installed as a package with
 the entry point its pyproject.toml declares, register a flow that is listed with its package,
-is an exact invertible map with the right log-determinant, and plugs into a recipe's prior."""
+is an exact invertible map with the right log-determinant, passes the library contracts (also
+through the README's ``pytest --styletalker-contracts`` command), and plugs into a recipe's prior."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from plugin_site import install_fake_distribution, run_pytest
 
-from plugin_site import install_fake_distribution
 from styletalker_core.plugin_host import ENTRY_POINT_GROUP, get_registries, reset_registries
 from styletalker_core.recipe import load_recipe
 from styletalker_core.registry import ComponentSpec, build_component
+from styletalker_core.testing import ComponentFactory, contracts_for, factories_of_plugin
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 RECIPES = README.parent / "recipes"
@@ -74,3 +76,32 @@ def test_the_readme_recipe_puts_the_flow_in_the_prior(readme_plugin, tmp_path):
     assert type(prior.flow).__module__ == "my_flows.flow" and prior.flow.net[0].out_features == 64
     log_p = prior.log_prob(torch.randn(2, 7, 4), torch.randn(2, 7, 6))
     assert log_p.shape == (2, 7) and torch.isfinite(log_p).all()
+
+
+def readme_command() -> list[str]:
+    """The contract command the README's plugin section shows, as arguments after ``pytest``."""
+    section = README.read_text(encoding="utf-8")[README.read_text(encoding="utf-8").index("## Write a plugin"):]
+    command = next(line for block in re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+                   for line in block.splitlines() if "--styletalker-contracts" in line)
+    program, *arguments = command.split()
+    assert program == "pytest"
+    return arguments
+
+
+def test_the_readme_flow_passes_the_library_contracts(readme_plugin):
+    assert readme_command() == ["--styletalker-contracts", "my_flows"]
+    registered = factories_of_plugin("my_flows", readme_plugin)  # found by its entry point's origin
+    assert [(factory.kind, factory.name) for factory in registered] == [("flow", "elementwise_affine")]
+    factory = ComponentFactory.of("flow", "elementwise_affine", registries=readme_plugin)
+    names = [contract.name for contract in contracts_for("flow")]
+    assert {"inverse_undoes_forward", "log_determinant_matches_the_autograd_jacobian", "trains_in_the_pipeline"} <= set(names)
+    for contract in contracts_for("flow"):
+        contract(factory)
+
+
+@pytest.mark.slow
+def test_the_readme_contract_command_passes_on_the_installed_example(readme_plugin, site, tmp_path):
+    result = run_pytest(readme_command(), tmp_path, [site])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    passed = set(re.findall(r"test_styletalker_contract\[(.+?)\] PASSED", result.stdout))
+    assert passed == {f"flow:elementwise_affine-{contract.name}" for contract in contracts_for("flow")}

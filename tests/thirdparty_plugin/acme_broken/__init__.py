@@ -1,0 +1,1 @@
+"""A plugin with a deliberate defect, for the test that the contracts catch it."""

@@ -1,0 +1,1 @@
+"""ACME's StyleTalker components: a linear generator and an Elman prior backbone."""
