@@ -8,7 +8,10 @@ from styletalker_core.registry import Registrar
 
 @hookimpl
 def styletalker_register(registrar: Registrar) -> None:
+    from styletalker_synthetic.blink_duration import BlinkDuration
+    from styletalker_synthetic.flicker import SyntheticFlicker
     from styletalker_synthetic.metrics import IdentityError, LipSyncCorrelation, MotionRealism, MotionTransferCorrelation
+    from styletalker_synthetic.mouth_amplitude import MouthAmplitude
     from styletalker_synthetic.oracle import SyntheticFactorOracle
     from styletalker_synthetic.stage import SyntheticOracleStage
 
@@ -21,5 +24,8 @@ def styletalker_register(registrar: Registrar) -> None:
         ("synthetic_motion_transfer", MotionTransferCorrelation),
         ("synthetic_identity", IdentityError),
         ("synthetic_motion_realism", MotionRealism),
+        ("synthetic_blink_duration", BlinkDuration),
+        ("synthetic_mouth_amplitude", MouthAmplitude),
+        ("synthetic_flicker", SyntheticFlicker),
     ):
         registrar.register("metric", name, factory, example_options={})

@@ -107,7 +107,7 @@ def pooling(runs: list[RecipeRun], mode: str, key: str) -> tuple[str, Pool] | No
     for run in runs:
         report = run.reports.get(mode)
         summary = report.summary.get(key) if report is not None else None
-        if summary is not None and summary.pooled and summary.metric in report.pools:
+        if report is not None and summary is not None and summary.pooled and summary.metric in report.pools:
             return summary.metric, report.pools[summary.metric]
     return None
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 import torch
 
 from styletalker_core.errors import StyleTalkerError
-from styletalker_core.evaluate.report import EvalReport, ItemResult, MetricInfo, summarize
+from styletalker_core.evaluate.report import EvalReport, ItemResult, MetricInfo, Pool, summarize
 from styletalker_core.interfaces.metric import EvalItem, Metric, PooledMetric
 from styletalker_core.recipe.schema import Recipe
 from styletalker_core.registry import ComponentSpec, Registries, build_component
@@ -124,5 +124,5 @@ def evaluate_items(
     for info, _ in metrics:
         if results and all(info.name in r.skipped for r in results):
             LOG.warning("metric %s ran on no video (%s)", info.name, results[0].skipped[info.name])
-    pools = {info.name: metric.pool for info, metric in metrics if isinstance(metric, PooledMetric)}
+    pools: dict[str, Pool] = {info.name: metric.pool for info, metric in metrics if isinstance(metric, PooledMetric)}
     return EvalReport([info for info, _ in metrics], results, summarize(metrics, results), pools)

@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from styletalker_core.interfaces.metric import PooledMetric
+from styletalker_core.interfaces.metric import Observations, PooledMetric
 from styletalker_core.io.atomic import write_json_atomic
 
 FORMAT_NAME = "styletalker-evaluation"
@@ -58,7 +58,7 @@ class Summary:
     pooled: bool = False
 
 
-Pool = Callable[[Sequence[Any]], dict[str, float]]
+Pool = Callable[[Sequence[Observations]], dict[str, float]]
 
 
 @attrs.define
