@@ -380,3 +380,78 @@ mouth_weight = 2.0
         "labels = false\nlandmarks = true", "labels = true\nlandmarks = true", 1)
     with pytest.raises(StyleTalkerError, match="stage render scores renderings of \\[data.val\\].*centre_x"):
         train_recipe(load_recipe(write_recipe("v.toml", unlabelled_val)), get_registries(), run_dir=tmp_path / "v")
+
+
+def test_finalize_sets_what_is_saved_evaluate_changes_nothing_and_resume_saves_the_same(tiny_data, tmp_path,
+                                                                                          write_recipe, monkeypatch):
+    from styletalker_domain.autoencoder import AutoencoderStage
+    from styletalker_domain.label_render import LabelRenderStage
+    from styletalker_domain.reconstruction import ReconstructionStage
+
+    calls = []
+
+    def spy(cls, name):
+        original = getattr(cls, name)
+
+        def wrapped(self):
+            before = {k: v.clone() for role, m in self.outputs().items() for k, v in m.state_dict().items()}
+            result = original(self)
+            after = {k: v for role, m in self.outputs().items() for k, v in m.state_dict().items()}
+            changed = sorted(k for k in before if not torch.equal(before[k], after[k]))
+            calls.append((self.context.stage_name, name, changed))
+            return result
+        monkeypatch.setattr(cls, name, wrapped)
+
+    for cls in (LabelRenderStage, ReconstructionStage, AutoencoderStage):
+        spy(cls, "finalize")
+    for cls in (LabelRenderStage, ReconstructionStage):
+        spy(cls, "evaluate")
+    stages = """
+[stages.render]
+name = "label_render"
+steps = 2
+batch_size = 4
+log_every = 1
+eval_items = 3
+label_names = ["centre_x", "centre_y"]
+[stages.encoder]
+name = "e4e_encoder"
+steps = 2
+batch_size = 4
+log_every = 1
+eval_items = 3
+[stages.joint]
+name = "autoencoder"
+steps = 4
+batch_size = 4
+checkpoint_every = 2
+log_every = 1
+eval_items = 3
+"""
+    text = _recipe_text(tiny_data, stages).replace("labels = false", "labels = true")
+    train_recipe(load_recipe(write_recipe("a.toml", text)), get_registries(), run_dir=tmp_path / "a")
+    finalized = [(stage, name) for stage, name, _ in calls]
+    assert finalized == [("render", "finalize"), ("render", "evaluate"), ("encoder", "finalize"),
+                         ("encoder", "evaluate"), ("joint", "finalize"), ("joint", "finalize"), ("joint", "evaluate")]
+    changed = {(stage, name): keys for stage, name, keys in calls}
+    assert changed[("render", "finalize")] == ["mapping_network.w_avg"]  # the generator's truncation centre
+    assert changed[("encoder", "finalize")] == ["ood_psnr_threshold"]
+    assert all(keys == [] for (stage, name), keys in changed.items() if name == "evaluate")  # pure
+    # an autoencoder run interrupted after its step-2 checkpoint saves the same file once resumed
+    original = AutoencoderStage.loss
+
+    def interrupted(self, phase, batch, step):
+        if step == 3:
+            raise KeyboardInterrupt
+        return original(self, phase, batch, step)
+
+    monkeypatch.setattr(AutoencoderStage, "loss", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_recipe(load_recipe(write_recipe("b.toml", text)), get_registries(), run_dir=tmp_path / "b")
+    monkeypatch.setattr(AutoencoderStage, "loss", original)
+    train_recipe(load_recipe(write_recipe("b.toml", text)), get_registries(), run_dir=tmp_path / "b")
+    from styletalker_core.checkpoint import read_tensors
+
+    a, b = read_tensors(tmp_path / "a/joint/final.safetensors"), read_tensors(tmp_path / "b/joint/final.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert float(a["image_encoder.ood_psnr_threshold"]) > 0 and float(a["generator.mapping_network.w_avg"].abs().sum()) > 0

@@ -136,3 +136,34 @@ def test_two_process_data_parallel_equals_one_process(tmp_path):
     for key in finals[0]:
         assert torch.allclose(finals[0][key], finals[1][key], atol=1e-6), key
     assert not torch.equal(finals[0]["oracle.net.0.weight"], torch.zeros_like(finals[0]["oracle.net.0.weight"]))
+
+
+def test_finalize_runs_once_before_evaluate_and_a_resumed_run_saves_the_same_file(tmp_path, registries, monkeypatch):
+    calls = []
+
+    def finalize(self):  # what is saved beyond the trained weights: the bias moved by the mean residual
+        calls.append("finalize")
+        with torch.no_grad():
+            items = [self.data[index] for index in range(16)]
+            images, targets = torch.stack([i["images"] for i in items]), torch.stack([i["target"] for i in items])
+            self.model.net.bias += (targets - self.model(images)["target"]).mean()
+
+    def evaluate(self):
+        calls.append("evaluate")
+        return {"bias": float(self.model.net.bias.detach())}
+
+    monkeypatch.setattr(engine_toys.ToyFitStage, "finalize", finalize)
+    monkeypatch.setattr(engine_toys.ToyFitStage, "evaluate", evaluate)
+    straight = train_recipe(structure(toy_recipe(tmp_path / "a", steps=12, noise=0.05), registries), registries)
+    assert calls == ["finalize", "evaluate"]
+    saved = read_tensors(tmp_path / "a/run/fit/final.safetensors")
+    assert float(saved["oracle.net.bias"]) == pytest.approx(straight.stages[0].evaluation["bias"])
+    interrupted = structure(toy_recipe(tmp_path / "b", steps=12, noise=0.05), registries)
+    engine_toys.INTERRUPT_AT = 9
+    with pytest.raises(KeyboardInterrupt):
+        train_recipe(interrupted, registries)
+    engine_toys.INTERRUPT_AT = None
+    train_recipe(interrupted, registries)
+    assert calls == ["finalize", "evaluate"] * 2  # the interrupted run never reached its end
+    resumed = read_tensors(tmp_path / "b/run/fit/final.safetensors")
+    assert saved.keys() == resumed.keys() and all(torch.equal(saved[k], resumed[k]) for k in saved)

@@ -105,10 +105,12 @@ class AutoencoderStage(ReconstructionStage):
             return penalty.mean() * (self.r1_gamma / 2) * self.r1_interval, {"r1": float(penalty.detach().mean())}
         raise ValueError(f"unknown phase {phase!r}")
 
-    def evaluate(self) -> dict[str, float]:
+    def finalize(self) -> None:
+        """The generator's w_avg becomes the mean encoded code of ``eval_items`` training frames; then
+        the encoder's out-of-domain threshold (ReconstructionStage.finalize)."""
         self.encoder.eval()
         with torch.no_grad():
             images = dataset_images(self.data, self.eval_items, self.generator.resolution).to(self.context.device)
             codes = torch.cat([self.encoder.encode(chunk) for chunk in images.split(self.eval_batch)])
             self.generator.w_avg.copy_(codes[:, 0].mean(dim=0).to(self.generator.w_avg))
-        return super().evaluate()
+        super().finalize()

@@ -109,12 +109,17 @@ class LabelRenderStage(TrainingStage):
             codes.append(self.mapper(label_rows(batch, self.label_names).to(self.context.device)))
         return torch.cat(images).to(self.context.device), torch.cat(codes)
 
-    def evaluate(self) -> dict[str, float]:
-        """Held-out PSNR and oracle R^2 of G(M(labels)); sets the generator's w_avg; training cost."""
+    def finalize(self) -> None:
+        """The generator's w_avg becomes the mean label code of ``eval_items`` training frames."""
         self.generator.eval()
         self.mapper.eval()
         _, train_codes = self._images_and_codes(self.data, self.eval_items)
         self.generator.w_avg.copy_(train_codes[:, 0].mean(dim=0).to(self.generator.w_avg))
+
+    def evaluate(self) -> dict[str, float]:
+        """Held-out PSNR and oracle R^2 of G(M(labels)); training cost."""
+        self.generator.eval()
+        self.mapper.eval()
         cost = {f"train_{k}": v for k, v in self.clock.numbers().items()}
         if self.context.recipe.data.val is None:
             LOG.warning("stage %s: the recipe has no [data.val]; no held-out numbers", self.context.stage_name)

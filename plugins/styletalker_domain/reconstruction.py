@@ -143,43 +143,57 @@ class ReconstructionStage(TrainingStage):
             self.clock.sample()
         return loss, values
 
-    # -- evaluation -----------------------------------------------------------------------
+    # -- end of the stage -----------------------------------------------------------------
+    def _heldout(self) -> tuple[Dataset, str]:
+        """The clips the threshold and the numbers are measured on: [data.val], else the training clips."""
+        if self.context.recipe.data.val is None:
+            return self.data, "train"
+        return self.context.dataset("val"), "val"
+
+    def finalize(self) -> None:
+        """Set the encoder's out-of-domain threshold from the per-image PSNR of the held-out
+        reconstructions (``ood_quantile`` percentile minus ``ood_margin_db``)."""
+        dataset, _ = self._heldout()
+        _, per_image = reconstruct_heldout(self.encoder, self.generator, dataset, self.eval_items, self.eval_batch,
+                                           self.context.device)
+        self.encoder.set_ood_threshold(threshold_from_heldout(per_image, self.ood_quantile, self.ood_margin_db))
+
     def evaluate(self) -> dict[str, float]:
-        """Held-out PSNR (and oracle R^2 when an oracle checkpoint is given), and the training cost
-        (wall and CPU seconds of this run, mean load average); also stores the encoder's
-        out-of-domain threshold measured on the same images."""
+        """Held-out PSNR (and oracle R^2 when an oracle checkpoint is given), the encoder's
+        out-of-domain threshold, and the training cost (wall and CPU seconds of this run, mean load
+        average)."""
         cost = {f"train_{k}": v for k, v in self.clock.numbers().items()}
-        split = "val" if self.context.recipe.data.val is not None else "train"
+        dataset, split = self._heldout()
         if split == "train":
             LOG.warning("stage %s: the recipe has no [data.val]; reporting numbers on training clips",
                         self.context.stage_name)
-        dataset = self.data if split == "train" else self.context.dataset("val")
         numbers = evaluate_reconstruction(self.encoder, self.generator, dataset, self.eval_items, self.eval_batch,
-                                          self.oracle_path, self.context.device, self.ood_quantile, self.ood_margin_db,
+                                          self.oracle_path, self.context.device,
                                           prefix="" if split == "val" else "train_")
         return {**numbers, **cost}
 
 
 @torch.no_grad()
-def evaluate_reconstruction(encoder: ImageEncoder, generator: Generator, dataset: Dataset, items: int, batch: int,
-                            oracle_path: str, device: torch.device, ood_quantile: float = 0.02,
-                            ood_margin_db: float = 3.0, prefix: str = "") -> dict[str, float]:
-    """Reconstruction numbers on ``dataset[0..items-1]``; sets ``encoder``'s out-of-domain threshold."""
+def reconstruct_heldout(encoder: ImageEncoder, generator: Generator, dataset: Dataset, items: int, batch: int,
+                        device: torch.device, oracle: nn.Module | None = None) -> tuple[dict[str, float], torch.Tensor]:
+    """Encode and re-render ``dataset[0..items-1]`` -> (numbers, per-image PSNR [n]) (evaluation.reconstruction_report)."""
     encoder.eval()
     generator.eval()
     images = dataset_images(dataset, items, generator.resolution).to(device)
+    LOG.info("encoding and re-rendering %d held-out images", len(images))
+    return reconstruction_report(encoder.encode, lambda ws: generator.synthesis(ws, noise_mode="const"), images,
+                                 oracle, batch, progress=show_progress())
+
+
+def evaluate_reconstruction(encoder: ImageEncoder, generator: Generator, dataset: Dataset, items: int, batch: int,
+                            oracle_path: str, device: torch.device, prefix: str = "") -> dict[str, float]:
+    """Reconstruction numbers on ``dataset[0..items-1]`` and the encoder's out-of-domain threshold
+    (set by the stage's finalize); changes nothing."""
     if oracle_path and not has_synthetic_labels(dataset):  # the synthetic oracle reads synthetic faces only
         LOG.info("evaluation: the data have no synthetic labels; the factor oracle %s is not used (no oracle R^2)",
                  oracle_path)
         oracle_path = ""
-    oracle = load_oracle(oracle_path, device)
-    LOG.info("evaluation: encoding and re-rendering %d held-out images", len(images))
-    numbers, per_image = reconstruction_report(
-        encoder.encode, lambda ws: generator.synthesis(ws, noise_mode="const"), images, oracle, batch,
-        progress=show_progress(),
-    )
-    threshold = threshold_from_heldout(per_image, ood_quantile, ood_margin_db)
-    encoder.set_ood_threshold(threshold)
+    numbers, _ = reconstruct_heldout(encoder, generator, dataset, items, batch, device, load_oracle(oracle_path, device))
     numbers["ood_psnr_threshold"] = float(encoder.ood_psnr_threshold)
     return {prefix + k: v for k, v in numbers.items()}
 

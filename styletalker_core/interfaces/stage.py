@@ -96,8 +96,9 @@ class TrainingStage(abc.ABC):
 
     Life cycle: ``setup(context)`` once; then per step ``phases(step)``, and for each phase
     ``loss(phase, batch, step)`` (the engine does backward, gradient averaging across
-    processes, clipping and the optimizer step); then ``after_step(step)``. At the end,
-    ``evaluate()`` on rank 0 and ``outputs()`` are saved as the stage's result.
+    processes, clipping and the optimizer step); then ``after_step(step)``. At the end, on rank 0,
+    ``finalize()`` once, then ``evaluate()``; ``outputs()`` and the numbers are saved as the stage's
+    result.
     """
 
     renamed_options: ClassVar[Mapping[str, str]] = {}
@@ -141,8 +142,15 @@ class TrainingStage(abc.ABC):
         """Extra modules saved for resume but not optimised (EMA copies). Default none."""
         return {}
 
+    def finalize(self) -> None:
+        """Set what the stage's result holds beyond its trained weights (a generator's truncation
+        centre, an encoder's out-of-domain threshold). Called once, on rank 0, after the last step and
+        before ``evaluate()`` and saving; it may read only the trained modules and the data, so a
+        resumed run saves the same file. Default nothing."""
+
     def evaluate(self) -> dict[str, float]:
-        """Held-out numbers at the end of the stage (rank 0), stored in the stage checkpoint."""
+        """Held-out numbers at the end of the stage (rank 0), stored in the stage checkpoint. Pure:
+        it changes nothing that is saved (``finalize`` does that). Default none."""
         return {}
 
     def consumes(self) -> tuple[str, ...]:

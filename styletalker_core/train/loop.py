@@ -208,7 +208,7 @@ def run_stage(stage: TrainingStage, context: StageContext, loggers: list[MetricL
 
 
 def _finish(stage: TrainingStage, context: StageContext, started: float, start_step: int) -> StageResult:
-    """Evaluate, save the stage's outputs and mark it done (rank 0); all ranks wait for it."""
+    """Finalize, evaluate, save the stage's outputs and mark it done (rank 0); all ranks wait for it."""
     runtime = context.runtime
     final = context.stage_dir / "final.safetensors"
     outputs = stage.outputs()
@@ -220,6 +220,7 @@ def _finish(stage: TrainingStage, context: StageContext, started: float, start_s
     if runtime.is_main:
         for module in outputs.values():
             module.eval()
+        stage.finalize()  # what is saved beyond the weights; evaluate() below only reads
         evaluation = {k: float(v) for k, v in stage.evaluate().items()}
         extra = {
             "stage": context.stage_name,
