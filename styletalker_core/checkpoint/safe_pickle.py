@@ -157,10 +157,11 @@ class RestrictedUnpickler(pickle._Unpickler):
 
     def load_build(self) -> None:
         # BUILD calls the object's __setstate__: a tensor's would re-point it at any storage size.
-        if len(self.stack) >= 2 and isinstance(self.stack[-2], (torch.Tensor, torch.storage.TypedStorage,
+        stack = self.stack  # type: ignore[attr-defined]  # the pure-Python unpickler's internals are not in typeshed
+        if len(stack) >= 2 and isinstance(stack[-2], (torch.Tensor, torch.storage.TypedStorage,
                                                                  torch.UntypedStorage)):
             raise pickle.UnpicklingError("the pickle sets the state of a tensor or storage (BUILD)")
-        super().load_build()
+        super().load_build()  # type: ignore[misc]
 
     dispatch: ClassVar[dict[int, Callable[..., None]]] = {**pickle._Unpickler.dispatch, pickle.BUILD[0]: load_build}
 

@@ -66,7 +66,7 @@ class KeyTable:
     rules: tuple[Rule, ...]
 
     def __init__(self, rules: Sequence[Rule]) -> None:
-        self.__attrs_init__(tuple(rules))
+        self.__attrs_init__(tuple(rules))  # type: ignore[attr-defined]  # attrs adds it: the class defines __init__
 
 
 @attrs.define

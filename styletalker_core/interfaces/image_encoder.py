@@ -69,6 +69,8 @@ class ImageEncoder(nn.Module, abc.ABC):
     num_ws: int
     w_dim: int
     domain: str = ""
+    latent_avg: torch.Tensor  # buffers (see above); latent_avg registered by the implementation
+    ood_psnr_threshold: torch.Tensor
 
     def __init__(self) -> None:
         super().__init__()

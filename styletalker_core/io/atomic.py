@@ -97,7 +97,9 @@ def remove_stale_temporaries(destination: str | Path) -> list[Path]:
     with _SEEN_LOCK:
         names = list(seen.get(destination.name, []))
     for name in names:
-        _, owners = _owner_of(name)
+        owner = _owner_of(name)
+        assert owner is not None  # _temporaries_in lists temporaries' names only
+        _, owners = owner
         if all(host == HOST_TAG and _process_ended(pid) for host, pid in owners):
             path = destination.parent / name
             path.unlink(missing_ok=True)

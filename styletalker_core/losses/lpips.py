@@ -71,6 +71,9 @@ class LPIPS(nn.Module):
     Build, then ``load_weights(path)``; the network is frozen (no parameter requires grad).
     """
 
+    shift: torch.Tensor  # buffers [1, 3, 1, 1]: the input normalisation
+    scale: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         self.net = VGG16Features()

@@ -42,6 +42,8 @@ class MultiScaleSSIM(nn.Module):
     separately and averaged.
     """
 
+    window: torch.Tensor  # buffer: the 1-D Gaussian taps
+
     def __init__(self, scales: int = 0, window: int = 11, sigma: float = 1.5, data_range: float = 2.0,
                  k1: float = 0.01, k2: float = 0.03) -> None:
         super().__init__()

@@ -47,7 +47,7 @@ class EqualizedLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weight.to(x.dtype) * self.weight_gain
-        b = self.bias
+        b: torch.Tensor | None = self.bias
         if b is not None:
             b = b.to(x.dtype)
             if self.bias_gain != 1:
@@ -66,6 +66,8 @@ class EqualizedConv2d(nn.Module):
     Same-padded k x k convolution with optional FIR up/down-sampling by 2, bias, activation
     (with its variance-preserving gain) and optional clamping of the output.
     """
+
+    resample_filter: torch.Tensor  # buffer
 
     def __init__(
         self,

@@ -24,6 +24,8 @@ class MappingNetwork(nn.Module):
     Parameter names (fc0..fcN, embed, w_avg) follow NVlabs.
     """
 
+    w_avg: torch.Tensor  # buffer, registered when w_avg_beta is set
+
     def __init__(
         self,
         z_dim: int,

@@ -57,7 +57,12 @@ def conv2d_resample_reference(
 ) -> torch.Tensor:
     """Same contract as :func:`styletalker_core.nn.upfirdn.conv2d_resample`: up-sample, pad,
     convolve, filter and decimate, each step on full-size tensors."""
-    px0, px1, py0, py1 = resample_padding(f, up, down, padding) if up > 1 or down > 1 else parse_padding(padding)
+    if up > 1 or down > 1:
+        if f is None:
+            raise ValueError("conv2d_resample_reference: a resampling filter is needed for up/down-sampling")
+        px0, px1, py0, py1 = resample_padding(f, up, down, padding)
+    else:
+        px0, px1, py0, py1 = parse_padding(padding)
     x = upfirdn2d_reference(
         x, f if up > 1 else None, up=up, padding=[px0, px1, py0, py1], gain=up * up, flip_filter=flip_filter
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 
 from styletalker_core.interfaces import Generator
+from styletalker_core.nn.mapping import MappingNetwork
 
 COMPUTE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 NOISE_MODES = ("random", "const", "none")
@@ -32,7 +33,7 @@ class StyleGenerator(Generator):
     """A Generator whose subclass sets ``mapping_network`` (a
     :class:`~styletalker_core.nn.MappingNetwork`) and implements ``synthesis``."""
 
-    mapping_network: torch.nn.Module
+    mapping_network: MappingNetwork
 
     @property
     def w_avg(self) -> torch.Tensor:  # type: ignore[override]

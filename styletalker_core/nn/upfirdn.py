@@ -16,6 +16,7 @@ Padding is ``(px0, px1, py0, py1)`` (an int or an (x, y) pair is expanded), as i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -39,7 +40,7 @@ def parse_padding(padding: IntPair) -> tuple[int, int, int, int]:
     if len(padding) == 2:
         return padding[0], padding[0], padding[1], padding[1]
     if len(padding) == 4:
-        return padding  # type: ignore[return-value]
+        return padding
     raise ValueError(f"padding must be an int, (x, y) or (x0, x1, y0, y1), got {padding!r}")
 
 
@@ -108,11 +109,12 @@ def upfirdn2d(
     channels = x.shape[1]
     # Depthwise filtering is several times faster on CPU in channels-last layout.
     x = x.contiguous(memory_format=torch.channels_last)
+    passes: list[tuple[torch.Tensor, tuple[int, int], Any, int | None]]  # (taps, kernel shape, up: int or (y, x), dim)
     if f.ndim == 1:
         f = f * (gain ** 0.5)
         passes = [(f, (1, f.numel()), ux, 3), (f, (f.numel(), 1), uy, 2)]  # (taps, kernel shape, up, dim)
     else:
-        passes = [(f * gain, tuple(f.shape), (uy, ux), None)]
+        passes = [(f * gain, (f.shape[0], f.shape[1]), (uy, ux), None)]
     kh = f.shape[0]
     kw = f.shape[-1]
     # 1. transposed convolutions along the up-sampling axes

@@ -67,7 +67,7 @@ def smooth_landmarks(landmarks: np.ndarray, sigma: float) -> np.ndarray:
     flat = landmarks.reshape(count, -1).astype(np.float64)
     total = np.zeros_like(flat)
     weight = np.zeros((count, 1))
-    for offset, value in zip(offsets, kernel, strict=True):
+    for offset, value in zip(offsets.tolist(), kernel.tolist(), strict=True):
         low, high = max(0, -offset), min(count, count - offset)
         if high <= low:  # the kernel is wider than the track
             continue

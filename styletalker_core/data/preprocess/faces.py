@@ -95,8 +95,8 @@ class FaceAnalyzer:
         rectangles, scores, _ = self._detector.run(gray, upsample, self.min_score)
         boxes = []
         for rect, score in zip(rectangles, scores, strict=True):
-            box = tuple(int(round(v / scale)) for v in (rect.left(), rect.top(), rect.right(), rect.bottom()))
-            boxes.append((box, float(score)))
+            left, top, right, bottom = (int(round(v / scale)) for v in (rect.left(), rect.top(), rect.right(), rect.bottom()))
+            boxes.append(((left, top, right, bottom), float(score)))
         return boxes
 
     def landmarks(self, frame: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:

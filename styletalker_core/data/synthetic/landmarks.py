@@ -83,7 +83,7 @@ def _jaw(g: FaceGeometry) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return points
 
 
-def _nose(g: FaceGeometry) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+def _nose(g: FaceGeometry) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
     """Bridge (27-30, top to tip) and nostril line (31-35, image-left to right), with the height
     of the nose above the head surface (the renderer's nose ellipsoid sticks out 0.035)."""
     tip = EYE_V - 0.03 - g.nose_length

@@ -134,7 +134,7 @@ class EspeakSynthesizer:
         self._lib.espeak_SetSynthCallback(self._callback)
         self._lock = threading.Lock()
 
-    def _collect(self, wave: ctypes.POINTER(ctypes.c_short), count: int, events: ctypes.POINTER(_Event)) -> int:
+    def _collect(self, wave: ctypes._Pointer[ctypes.c_short], count: int, events: ctypes._Pointer[_Event]) -> int:
         if wave and count > 0:
             self._chunks.append(np.ctypeslib.as_array(wave, shape=(count,)).copy())
         index = 0
