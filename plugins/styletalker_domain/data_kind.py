@@ -10,7 +10,6 @@ log line. An encoder trained without a ``domain`` option is named after its trai
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +17,6 @@ from torch import nn
 
 LOG = logging.getLogger(__name__)
 SYNTHETIC_LABELS = ("mouth_open", "eye_open")
-PROGRESS_ENV = "STYLETALKER_PROGRESS"
-
-
-def show_progress() -> bool:
-    return os.environ.get(PROGRESS_ENV, "1") != "0"
 
 
 def _reader(dataset: Any) -> Any:

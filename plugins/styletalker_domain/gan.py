@@ -21,10 +21,10 @@ from torch.utils.data import Dataset
 
 from styletalker_core.interfaces.generator import Discriminator, Generator
 from styletalker_core.interfaces.stage import OptimizerGroup, Phase, TrainingStage
+from styletalker_core.io.progress import progress_enabled
 from styletalker_core.train.context import StageContext
 from styletalker_domain.adversarial import discriminator_loss, generator_loss, lazy_adam_settings, r1_penalty
 from styletalker_domain.clock import ResourceClock
-from styletalker_domain.data_kind import show_progress
 from styletalker_domain.frames import dataset_images, images_of
 
 LOG = logging.getLogger(__name__)
@@ -190,5 +190,5 @@ class StyleGANStage(TrainingStage):
         images = dataset_images(dataset, self.eval_items, self.generator.resolution).to(self.context.device)
         LOG.info("stage %s: evaluating: projecting %d %s images, %d steps each (eval_items, projection_steps)",
                  self.context.stage_name, len(images), split, self.projection_steps)
-        numbers = project(self.generator_ema, images, steps=self.projection_steps, progress=show_progress())
+        numbers = project(self.generator_ema, images, steps=self.projection_steps, progress=progress_enabled())
         return {**{(k if split == "val" else f"train_{k}"): v for k, v in numbers.items()}, **cost}

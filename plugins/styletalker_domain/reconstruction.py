@@ -20,10 +20,11 @@ from torch.utils.data import Dataset
 from styletalker_core.interfaces.generator import Generator
 from styletalker_core.interfaces.image_encoder import ImageEncoder, threshold_from_heldout
 from styletalker_core.interfaces.stage import TrainingStage
+from styletalker_core.io.progress import progress_enabled
 from styletalker_core.recipe.options import structure_options
 from styletalker_core.train.context import StageContext
 from styletalker_domain.clock import ResourceClock
-from styletalker_domain.data_kind import has_synthetic_labels, name_encoder_domain, show_progress
+from styletalker_domain.data_kind import has_synthetic_labels, name_encoder_domain
 from styletalker_domain.evaluation import load_oracle, reconstruction_report
 from styletalker_domain.factors import FactorProbe, factor_targets, label_statistics
 from styletalker_domain.frames import dataset_images, images_of, landmarks_of
@@ -182,7 +183,7 @@ def reconstruct_heldout(encoder: ImageEncoder, generator: Generator, dataset: Da
     images = dataset_images(dataset, items, generator.resolution).to(device)
     LOG.info("encoding and re-rendering %d held-out images", len(images))
     return reconstruction_report(encoder.encode, lambda ws: generator.synthesis(ws, noise_mode="const"), images,
-                                 oracle, batch, progress=show_progress())
+                                 oracle, batch, progress=progress_enabled())
 
 
 def evaluate_reconstruction(encoder: ImageEncoder, generator: Generator, dataset: Dataset, items: int, batch: int,

@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 
 from styletalker_core.data.audio_augment import AudioAugmentation
 from styletalker_core.interfaces.stage import TrainingStage
+from styletalker_core.io.progress import progress_bar
 from styletalker_core.model.clips import audio_context_frames
 from styletalker_core.model.sync import sync_scores
 from styletalker_lipsync.contrastive import info_nce_loss, plan_windows
@@ -75,7 +76,7 @@ class LipSyncPretrainStage(TrainingStage):
         device = self.context.device
         spf = self.discriminator.sample_rate // self.discriminator.fps
         correct, lse_d, lse_c, count = 0, 0.0, 0.0, min(self.eval_clips, len(self.val))
-        for index in range(count):
+        for index in progress_bar(range(count), total=count, desc=f"{self.context.stage_name}: evaluate", unit="clip"):
             item = self.val[index]
             frames, audio = item["frames"].to(device), item["audio"].to(device)
             context = audio_context_frames(frames.shape[0], audio.shape[-1], spf)

@@ -7,6 +7,7 @@ from torch.utils.data import Dataset
 from torch.utils.data.dataloader import default_collate
 
 from styletalker_core.interfaces import LipSyncDiscriminator
+from styletalker_core.io.progress import progress_bar
 from styletalker_core.model import TalkingHead, compose, motion_kl, sync_scores
 from styletalker_motion.batches import batch_context, batch_latents
 
@@ -17,18 +18,21 @@ def _mean(values: dict[str, list[float]]) -> dict[str, float]:
 
 @torch.no_grad()
 def heldout_scores(head: TalkingHead, dataset: Dataset, clips: int, device: torch.device, render: bool = True,
-                   discriminator: LipSyncDiscriminator | None = None, seed: int = 0) -> dict[str, float]:
+                   discriminator: LipSyncDiscriminator | None = None, seed: int = 0,
+                   desc: str = "held-out clips") -> dict[str, float]:
     """Per-frame averages over the first ``clips`` items of ``dataset``:
 
     prior_nll (-log p(z), z drawn from the posterior), kl (log q - log p), latent_mse
     (posterior-mean reconstruction in W+), and with ``render`` l1 of the rendered
     reconstruction; with a ``discriminator``, audio-driven videos (z from the prior) are
-    scored by the SyncNet protocol: sync_correct (AV offset 0) and lse_c.
+    scored by the SyncNet protocol: sync_correct (AV offset 0) and lse_c. A progress bar (``desc``)
+    with an ETA shows on a terminal (styletalker_core.io.progress).
     """
     values: dict[str, list[float]] = {}
     generator = torch.Generator(device="cpu").manual_seed(seed)
     spf = head.samples_per_frame
-    for index in range(min(clips, len(dataset))):  # type: ignore[arg-type]
+    count = min(clips, len(dataset))  # type: ignore[arg-type]
+    for index in progress_bar(range(count), total=count, desc=desc, unit="clip"):
         batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v
                  for k, v in default_collate([dataset[index]]).items()}
         frames = batch["frames"]

@@ -289,7 +289,8 @@ class StyleTalkerMainStage(TrainingStage):
         if self.val is None:
             return {}
         return heldout_scores(self.head, self.val, self.eval_clips, self.context.device,
-                              discriminator=self.sync_discriminator, seed=self.context.recipe.seed)
+                              discriminator=self.sync_discriminator, seed=self.context.recipe.seed,
+                              desc=f"{self.context.stage_name}: evaluate")
 
     def outputs(self) -> dict[str, nn.Module]:
         return self.trainable()

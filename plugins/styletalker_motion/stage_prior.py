@@ -66,7 +66,7 @@ class PriorOnlyStage(TrainingStage):
         if self.val is None:
             return {}
         scores = heldout_scores(self.head, self.val, self.eval_clips, self.context.device, render=False,
-                                seed=self.context.recipe.seed)
+                                seed=self.context.recipe.seed, desc=f"{self.context.stage_name}: evaluate")
         return {name: scores[name] for name in ("prior_nll", "kl") if name in scores}
 
     def outputs(self) -> dict[str, nn.Module]:

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-
-PROGRESS_ENV = "STYLETALKER_PROGRESS"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,9 +21,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from styletalker_core.io.progress import progress_enabled
     from styletalker_core.sample.demo import describe, run_demo
 
-    progress = not args.no_progress and os.environ.get(PROGRESS_ENV, "1") != "0" and sys.stderr.isatty()
+    progress = not args.no_progress and progress_enabled()
     result = run_demo(args.out_dir, args.checkpoint, progress=progress)
     for line in describe(result):
         print(line)

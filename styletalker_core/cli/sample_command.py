@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-
-PROGRESS_ENV = "STYLETALKER_PROGRESS"  # 0 hides progress bars (as in training)
 
 
 def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +64,9 @@ def setting_overrides(args: argparse.Namespace) -> dict[str, object]:
 
 
 def show_progress(args: argparse.Namespace) -> bool:
-    return not args.no_progress and os.environ.get(PROGRESS_ENV, "1") != "0" and sys.stderr.isatty()
+    from styletalker_core.io.progress import progress_enabled
+
+    return not args.no_progress and progress_enabled()
 
 
 def load_sampler(args: argparse.Namespace):  # noqa: ANN201 - styletalker_core.sample.Sampler

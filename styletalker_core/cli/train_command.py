@@ -25,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "needed when a finished stage's configuration changed")
     parser.add_argument("--stage", dest="stages", action="append", metavar="NAME",
                         help="run only this stage (repeatable); finished earlier stages are still used")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="hide the progress bars of training and of the stages' evaluations (they show only "
+                        "when stderr is a terminal)")
     parser.set_defaults(func=run)
 
 
@@ -49,10 +52,13 @@ def check_inputs(recipe, resume: str | None) -> None:  # noqa: ANN001 - a stylet
 
 
 def run(args: argparse.Namespace) -> int:
+    from styletalker_core.io.progress import hide_progress
     from styletalker_core.plugin_host import get_registries
     from styletalker_core.recipe import load_recipe
     from styletalker_core.train import train_recipe
 
+    if args.no_progress:
+        hide_progress()
     registries = get_registries()
     recipe = load_recipe(args.recipe, args.overrides, registries)
     check_inputs(recipe, args.resume)

@@ -1,3 +1,4 @@
 """Leaf helpers for writing outputs, importing nothing of styletalker but each other: atomic file writes
-(:mod:`~styletalker_core.io.atomic`) and plain-text tables (:mod:`~styletalker_core.io.table`).
+(:mod:`~styletalker_core.io.atomic`), plain-text tables (:mod:`~styletalker_core.io.table`) and the
+progress-bar switch (:mod:`~styletalker_core.io.progress`).
 """

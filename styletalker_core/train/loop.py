@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import shlex
 import sys
 import time
@@ -24,6 +23,7 @@ from styletalker_core.errors import StyleTalkerError
 from styletalker_core.interfaces.metric_logger import MetricLogger
 from styletalker_core.interfaces.stage import OptimizerGroup, TrainingStage
 from styletalker_core.io.atomic import write_json_atomic
+from styletalker_core.io.progress import progress_enabled
 from styletalker_core.recipe.roles import undeclared_outputs
 from styletalker_core.recipe.validate import unstructure
 from styletalker_core.train.batches import StepBatches
@@ -34,7 +34,6 @@ from styletalker_core.train.schedules import build_scheduler
 from styletalker_core.train.state import latest_checkpoint, load_training_state, mark_latest, save_training_state
 
 LOG = logging.getLogger(__name__)
-PROGRESS_ENV = "STYLETALKER_PROGRESS"  # set to 0 to hide progress bars
 
 
 class DivergenceError(StyleTalkerError):
@@ -147,7 +146,7 @@ def run_stage(stage: TrainingStage, context: StageContext, loggers: list[MetricL
         # Its own generator: starting the loader must not draw from the global RNG that resume restores.
         generator=torch.Generator().manual_seed(derive_seed(context.recipe.seed, context.stage_name, "workers", start_step)),
     )
-    show_progress = runtime.is_main and os.environ.get(PROGRESS_ENV, "1") != "0"
+    show_progress = runtime.is_main and progress_enabled()
     progress = tqdm(total=config.steps, initial=start_step, desc=context.stage_name, disable=not show_progress,
                     dynamic_ncols=True, leave=True)
     window: dict[str, list[float]] = {}
