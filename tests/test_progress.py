@@ -6,11 +6,12 @@ from __future__ import annotations
 import io
 import sys
 
+from test_motion_stages import main_stage, recipe
+from test_talking_head_toys import toy_registries, write_toy_dataset
+
 from styletalker_core.io import progress
 from styletalker_core.recipe import structure
 from styletalker_core.train import train_recipe
-from test_motion_stages import main_stage, recipe
-from test_talking_head_toys import toy_registries, write_toy_dataset
 
 
 class Terminal(io.StringIO):

@@ -105,7 +105,7 @@ def test_stages_get_typed_configs_with_their_own_defaults(registries):
     assert accepted["factors_weight"].kind is inspect.Parameter.KEYWORD_ONLY
     with pytest.raises(ValueError, match=r"objective: unknown option\(s\) mouth; known: .*mouth_weight"):
         structure_options(ObjectiveConfig, {"mouth": 1.0}, "objective")
-    with pytest.raises(ValueError, match="objective.sync_max_offset"):
+    with pytest.raises(ValueError, match=r"objective\.sync_max_offset"):
         structure_options(MainObjectiveConfig, {"sync_max_offset": "five"}, "objective")
 
 

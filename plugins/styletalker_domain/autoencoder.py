@@ -12,7 +12,8 @@ Axis letters: b batch, l W+ layers, w latent width.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -36,7 +37,8 @@ class AutoencoderStage(ReconstructionStage):
     """
 
     trains_generator = True
-    renamed_options = {**ReconstructionStage.renamed_options, "adversarial": "adversarial_weight"}
+    renamed_options: ClassVar[Mapping[str, str]] = {**ReconstructionStage.renamed_options,
+                                                    "adversarial": "adversarial_weight"}
 
     @extends_options(ReconstructionStage.__init__)
     def __init__(self, adversarial_weight: float = 0.0, r1_gamma: float = 0.1, r1_interval: int = 16,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -47,7 +47,7 @@ class ReconstructionStage(TrainingStage):
     """
 
     trains_generator = False
-    renamed_options = {**RENAMED_OPTIONS, "factors": "factors_weight"}
+    renamed_options: ClassVar[Mapping[str, str]] = {**RENAMED_OPTIONS, "factors": "factors_weight"}
 
     def __init__(
         self,

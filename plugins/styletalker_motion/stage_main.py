@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import attrs
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -93,11 +92,12 @@ class StyleTalkerMainStage(TrainingStage):
     adversarial term needs ``[model.discriminator]``.
     """
 
-    renamed_options = {"rec_weight": "objective.l1_weight", "perceptual": "objective.perceptual_kind",
-                       **{moved: f"objective.{moved}" for moved in (
-                           "perceptual_weight", "lpips_weights", "latent_weight", "sync_weight", "sync_max_offset",
-                           "mouth_weight", "eyes_weight", "readings_weight", "readings_oracle", "readings_factors",
-                           "kl_weight", "adversarial_weight", "r1_gamma", "augment_consistency_weight")}}
+    renamed_options: ClassVar[Mapping[str, str]] = {
+        "rec_weight": "objective.l1_weight", "perceptual": "objective.perceptual_kind",
+        **{moved: f"objective.{moved}" for moved in (
+            "perceptual_weight", "lpips_weights", "latent_weight", "sync_weight", "sync_max_offset", "mouth_weight",
+            "eyes_weight", "readings_weight", "readings_oracle", "readings_factors", "kl_weight", "adversarial_weight",
+            "r1_gamma", "augment_consistency_weight")}}
 
     def __init__(
         self,
