@@ -247,8 +247,9 @@ def run_ablation(settings: AblationSettings, registries: Registries) -> list[Rec
                 raise StyleTalkerError(f"{entry.model}: trained against a file that judges it here: {'; '.join(problems)}")
             warn_self_judging(entry.model, entry_metrics)
     speech_clips = speech_clip_sets(clips, settings)  # engines run once, before any training
+    seeds: list[int | None] = [*settings.seeds] if settings.seeds else [None]
     seeded = [(entry, entry_metrics, seed, seeded_recipe(entry, seed, settings, registries))
-               for entry, entry_metrics in zip(entries, metrics) for seed in (settings.seeds or [None])]
+              for entry, entry_metrics in zip(entries, metrics) for seed in seeds]
     runs = []
     for entry, entry_metrics, seed, recipe in seeded:
         out_dir = settings.out / entry.name if seed is None else settings.out / entry.name / f"seed{seed}"

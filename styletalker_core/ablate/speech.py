@@ -89,6 +89,7 @@ def read_wav_16k(path: Path) -> torch.Tensor:
     with wave.open(str(path), "rb") as handle:
         width, channels, rate = handle.getsampwidth(), handle.getnchannels(), handle.getframerate()
         data = handle.readframes(handle.getnframes())
+    samples: np.ndarray
     if width == 1:
         samples = (np.frombuffer(data, np.uint8).astype(np.float32) - 128) / 128
     elif width in (2, 4):

@@ -89,15 +89,12 @@ def resample_indices(seeds: int, clips: int, resamples: int = RESAMPLES, rng_see
     """Seed indices [resamples, seeds] and, within each drawn seed, clip indices [resamples, seeds, clips].
     With one seed the seed level is not resampled."""
     rng = np.random.default_rng(rng_seed)
-    if seeds > 1:
-        seed_index = rng.integers(0, seeds, size=(resamples, seeds))
-    else:
-        seed_index = np.zeros((resamples, 1), dtype=np.int64)
+    seed_index = rng.integers(0, seeds, size=(resamples, seeds)) if seeds > 1 else np.zeros((resamples, 1), dtype=np.int64)
     clip_index = rng.integers(0, clips, size=(resamples, seeds, clips))
     return seed_index, clip_index
 
 
-def _finite_mean(values: np.ndarray, axis: tuple[int, ...] | None = None) -> np.ndarray | float:
+def _finite_mean(values: np.ndarray, axis: tuple[int, ...] | None = None) -> Any:  # an array along axis, else a numpy float
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a resample without finite values: NaN
         return np.nanmean(np.where(np.isfinite(values), values, np.nan), axis=axis)
@@ -109,7 +106,8 @@ def _interval(matrix: np.ndarray, resamples: int, rng_seed: int, level: float) -
     if not count:
         return Interval(math.nan, math.nan, math.nan, 0)
     mean = float(_finite_mean(matrix))
-    seed_index, clip_index = resample_indices(*matrix.shape, resamples=resamples, rng_seed=rng_seed)
+    seeds, clips = matrix.shape
+    seed_index, clip_index = resample_indices(seeds, clips, resamples=resamples, rng_seed=rng_seed)
     drawn = matrix[seed_index[:, :, None], clip_index]  # [resamples, seeds, clips]
     means = _finite_mean(drawn, axis=(1, 2))
     means = means[np.isfinite(means)]

@@ -195,6 +195,7 @@ def run_job(config: AppConfig, models: Models, *, image: str | None, audio: str 
         folder.inputs.append(decoded)
         if driver is not None:
             check_motion_length(driver, config)
+        assert reference is not None  # an image was given (checked above)
         job = SampleJob(reference, decoded, folder.path / "talk.mp4", driver, settings)
         result = sampler.run(job, progress=True)
         status = (f"{result.num_frames} frames ({result.num_frames / sampler.head.fps:.2f} s) in {result.seconds:.1f} s"

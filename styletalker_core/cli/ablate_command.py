@@ -110,8 +110,8 @@ def run(args: argparse.Namespace) -> int:
     runs = run_ablation(settings, get_registries())
     print((settings.out / "ablation.md").read_text())
     rows = len(dict.fromkeys(run.name for run in runs))
-    seeds = f" x {len(seeds)} seeds" if seeds else ""
-    print(f"wrote {settings.out / 'ablation.md'}, ablation.json and the plots ({rows} {'recipes' if args.recipes else 'models'}{seeds})")
+    times = f" x {len(seeds)} seeds" if seeds else ""
+    print(f"wrote {settings.out / 'ablation.md'}, ablation.json and the plots ({rows} {'recipes' if args.recipes else 'models'}{times})")
     return 0
 
 

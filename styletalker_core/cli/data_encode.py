@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from styletalker_core.interfaces import ImageEncoder
 
 
 def add_encode_parser(actions: argparse._SubParsersAction) -> None:
@@ -102,7 +105,8 @@ def run_encode(args: argparse.Namespace) -> int:
     device = parse_device(args.device)
     check_dataset(args.dataset)
     if args.checkpoint:
-        encoder = load_checkpoint(args.checkpoint, get_registries(), roles=["image_encoder"])["image_encoder"]
+        # the image_encoder role is built from the image_encoder kind, whose registry holds ImageEncoders only
+        encoder = cast("ImageEncoder", load_checkpoint(args.checkpoint, get_registries(), roles=["image_encoder"])["image_encoder"])
         source, default_cache = str(args.checkpoint), Path(args.checkpoint).name.removesuffix(".safetensors")
     else:
         encoder, source, default_cache = _encoder_from_recipe(args.recipe, args.overrides)

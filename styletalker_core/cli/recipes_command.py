@@ -31,8 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from styletalker_core.io.table import format_table
     from styletalker_core.errors import RecipeError
+    from styletalker_core.io.table import format_table
     from styletalker_core.recipe import list_recipes, load_raw
 
     rows = []
@@ -62,7 +62,6 @@ def run_validate(args: argparse.Namespace) -> int:
     from styletalker_core.evaluate.judges import check_judge_separation
     from styletalker_core.plugin_host import get_registries
     from styletalker_core.recipe import find_recipe, load_recipe
-
     from styletalker_core.recipe.roles import stage_order_problems
     from styletalker_core.recipe.world import world_problems
 
@@ -86,6 +85,6 @@ def run_validate(args: argparse.Namespace) -> int:
         except RecipeError as error:
             failures += 1
             print(f"{error.source}: {len(error.problems)} problem(s)", file=sys.stderr)
-            for problem in error.problems:
-                print(f"  - {problem}", file=sys.stderr)
+            for line in error.problems:
+                print(f"  - {line}", file=sys.stderr)
     return 2 if failures else 0

@@ -18,9 +18,13 @@ import sys
 import time
 from collections.abc import Iterator
 from fractions import Fraction
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from av.audio.stream import AudioStream
+    from av.video.stream import VideoStream
 
 INPUT_FORMATS = ("auto", "wav", "s16le", "f32le")
 OUTPUT_FORMATS = ("mp4", "rgb24")
@@ -262,8 +266,8 @@ class FragmentedMp4:
         self.sink, self.fps, self.sample_rate = sink, fps, sample_rate
         self.crf, self.preset = crf, preset
         self.container = av.open(sink, mode="w", format="mp4", options=dict(MP4_OPTIONS))
-        self.video = None
-        self.audio = None
+        self.video: VideoStream | None = None
+        self.audio: AudioStream | None = None
         if sample_rate is not None:
             self.audio = self.container.add_stream("aac", rate=sample_rate)
             self.audio.layout = "mono"
@@ -274,16 +278,17 @@ class FragmentedMp4:
     def write(self, rgb: np.ndarray, audio: np.ndarray | None) -> None:
         import av
 
-        if self.video is None:
-            self.video = self.container.add_stream(
+        video = self.video
+        if video is None:
+            video = self.video = self.container.add_stream(
                 "libx264", rate=self.fps, options={"crf": str(self.crf), "preset": self.preset, "tune": "zerolatency",
                                                   "g": str(self.fps)})
-            self.video.height, self.video.width = rgb.shape[:2]
-            self.video.pix_fmt = "yuv420p"
-            self.video.time_base = Fraction(1, self.fps)
+            video.height, video.width = rgb.shape[:2]
+            video.pix_fmt = "yuv420p"
+            video.time_base = Fraction(1, self.fps)
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         frame.pts = self.frames
-        self.container.mux(self.video.encode(frame))
+        self.container.mux(video.encode(frame))
         self.frames += 1
         if self.audio is not None and audio is not None:
             self._held = np.concatenate([self._held, audio.astype(np.float32)])
@@ -293,6 +298,8 @@ class FragmentedMp4:
     def _encode_audio(self, final: bool) -> None:
         import av
 
+        if self.audio is None or self.sample_rate is None:  # no audio track: nothing is ever held
+            return
         while self._held.size >= AAC_FRAME or (final and self._held.size):
             block = np.clip(self._held[:AAC_FRAME], -1.0, 1.0)
             self._held = self._held[AAC_FRAME:]
@@ -345,7 +352,7 @@ def open_output(args: argparse.Namespace) -> tuple[BinaryIO, str]:
     problem = folder_problem(path.parent)
     if problem:
         raise StyleTalkerError(f"output {path}: cannot be written: {problem}; choose another place")
-    return open(path, "wb"), str(path)  # noqa: SIM115 - closed by run
+    return open(path, "wb"), str(path)  # closed by run
 
 
 # -- the command -------------------------------------------------------------------------------
@@ -384,6 +391,7 @@ def run(args: argparse.Namespace) -> int:
         session = open_session(sampler, Path(args.image), motion=None if args.motion is None else Path(args.motion),
                                settings=settings, sample_rate=rate)
         head = sampler.head
+        writer: RawFrames | FragmentedMp4
         if args.output_format == "rgb24":
             writer = RawFrames(sink)
             print(f"styletalker stream: raw rgb24 frames, {head.resolution}x{head.resolution} at {head.fps} fps "

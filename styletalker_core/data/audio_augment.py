@@ -67,7 +67,7 @@ class AudioAugmentation:
     def from_table(cls, table: AudioAugmentation | Mapping[str, Any] | None) -> AudioAugmentation | None:
         """A recipe table (None or empty: no augmentation) or an AudioAugmentation (kept); unknown
         keys are a ValueError naming them."""
-        if isinstance(table, cls):
+        if isinstance(table, AudioAugmentation):
             return table
         if not table:
             return None

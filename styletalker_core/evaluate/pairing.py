@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +147,7 @@ class Source:
         return match, self.entries[match]
 
 
-def pair_inputs(generated: list[str], references: list[str] = (), motions: list[str] = (), audios: list[str] = ()) -> list[EvalJob]:
+def pair_inputs(generated: Sequence[str], references: Sequence[str] = (), motions: Sequence[str] = (), audios: Sequence[str] = ()) -> list[EvalJob]:
     """EvalJobs for every generated video, with its entry in each reference, motion and audio source."""
     sources = {role: [Source.open(text) for text in texts] for role, texts in
                (("reference", references), ("motion", motions), ("audio", audios))}

@@ -11,7 +11,7 @@ the container is honoured, which removes the padding AAC adds to its last frame.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import attrs
@@ -62,7 +62,7 @@ def _recorded_length(container, stream, sample_rate: int) -> int | None:  # noqa
     return int(round(float((start + stream.duration) * stream.time_base) * sample_rate))
 
 
-def iter_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, chunk_samples: int = 65536) -> Iterator[np.ndarray]:
+def iter_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, chunk_samples: int = 65536) -> Generator[np.ndarray, None, None]:
     """Yield consecutive mono float32 chunks [n] of ``path``'s first audio track at ``sample_rate`` Hz.
 
     Chunks hold ``chunk_samples`` samples except the last. Raises NoAudioTrackError when the

@@ -16,12 +16,18 @@ import os
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from styletalker_core.io.atomic import remove_stale_temporaries, temporary_path_for
 from styletalker_core.media.audio import SAMPLE_RATE
 from styletalker_core.media.errors import MediaError
+
+if TYPE_CHECKING:
+    from av.audio.stream import AudioStream
+    from av.container import OutputContainer
+    from av.video.stream import VideoStream
 
 AAC_FRAME = 1024  # samples per AAC frame
 
@@ -54,16 +60,16 @@ class VideoWriter:
         self.num_frames = 0
         remove_stale_temporaries(self.path)
         self._temporary = temporary_path_for(self.path)
-        self._container = None
-        self._video = None  # created on the first frame, when the size is known
-        self._audio = None
+        self._container: OutputContainer | None = None
+        self._video: VideoStream | None = None  # created on the first frame, when the size is known
+        self._audio: AudioStream | None = None
         self._closed = False
         try:
-            self._container = av.open(str(self._temporary), mode="w", format="mp4", options={"movflags": "+faststart"})
+            container = self._container = av.open(str(self._temporary), mode="w", format="mp4", options={"movflags": "+faststart"})
             if sample_rate is not None:
-                self._audio = self._container.add_stream("aac", rate=sample_rate)
-                self._audio.layout = "mono"
-                self._audio.bit_rate = audio_bitrate
+                audio = self._audio = container.add_stream("aac", rate=sample_rate)
+                audio.layout = "mono"
+                audio.bit_rate = audio_bitrate
         except BaseException:  # Ctrl-C or SIGTERM included: no temporary left behind
             self.abort()
             raise
@@ -80,14 +86,16 @@ class VideoWriter:
         else:
             self.abort()
 
-    def _open_video(self, height: int, width: int) -> None:
+    def _open_video(self, height: int, width: int) -> VideoStream:
         if height % 2 or width % 2:
             raise ValueError(f"{self.path}: H.264 needs even frame sizes, got {width}x{height}")
-        self._video = self._container.add_stream("libx264", rate=self.fps, options={"crf": str(self.crf), "preset": self.preset})
-        self._video.width = width
-        self._video.height = height
-        self._video.pix_fmt = "yuv420p"
-        self._video.time_base = 1 / self.fps
+        assert self._container is not None  # opened by __init__
+        video = self._video = self._container.add_stream("libx264", rate=self.fps, options={"crf": str(self.crf), "preset": self.preset})
+        video.width = width
+        video.height = height
+        video.pix_fmt = "yuv420p"
+        video.time_base = 1 / self.fps
+        return video
 
     def write_frames(self, frames: np.ndarray) -> None:
         """Append one frame uint8 [h, w, 3] or several [n, h, w, 3]; every frame must have the first frame's size."""
@@ -98,14 +106,14 @@ class VideoWriter:
             frames = frames[None]
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise ValueError(f"write_frames: expected uint8 [n, h, w, 3], got {frames.dtype} {frames.shape}")
-        if self._video is None:
-            self._open_video(frames.shape[1], frames.shape[2])
-        if (frames.shape[1], frames.shape[2]) != (self._video.height, self._video.width):
+        video = self._video if self._video is not None else self._open_video(frames.shape[1], frames.shape[2])
+        if (frames.shape[1], frames.shape[2]) != (video.height, video.width):
             raise ValueError(f"write_frames: frame size {frames.shape[2]}x{frames.shape[1]} differs from the first frame's")
+        assert self._container is not None  # opened by __init__
         for array in frames:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
             frame.pts = self.num_frames
-            self._container.mux(self._video.encode(frame))
+            self._container.mux(video.encode(frame))
             self.num_frames += 1
         self._encode_audio(self._audio_target())
 
@@ -129,8 +137,9 @@ class VideoWriter:
         """Encode held audio up to sample ``target`` in whole AAC frames (all of it when ``final``)."""
         import av
 
-        if self._audio is None:
+        if self._audio is None or self.sample_rate is None:  # no audio track
             return
+        assert self._container is not None  # opened by __init__
         available = min(target, self._audio_encoded + self._held_count) - self._audio_encoded
         count = available if final else available - available % AAC_FRAME
         if count <= 0:
@@ -155,6 +164,7 @@ class VideoWriter:
         try:
             if self._video is None:
                 raise MediaError(f"{self.path}: no frames were written; a video needs at least one frame", reason="no_frames")
+            assert self._container is not None  # opened by __init__
             if self._audio is not None:
                 target = self._audio_target()
                 missing = target - self._audio_encoded - self._held_count
@@ -197,7 +207,7 @@ def write_video(
 
     The audio track is cut or zero-padded to t / fps seconds. Returns the written path.
     """
-    samples_per_frame = None if audio is None else sample_rate / float(fps)
+    samples_per_frame = sample_rate / float(fps)  # of the audio, when given
     with VideoWriter(path, fps=fps, sample_rate=None if audio is None else sample_rate, crf=crf, preset=preset) as writer:
         for index, frame in enumerate(frames):
             if audio is not None:

@@ -66,7 +66,7 @@ class TalkingHead(nn.Module):
         if missing:
             raise StyleTalkerError(f"a talking-head model needs {', '.join(missing)}; the components given hold "
                                    f"{', '.join(components) or 'nothing'}")
-        return cls(**{role: components[role] for role in ROLES})
+        return cls(**{role: components[role] for role in ROLES})  # type: ignore[arg-type]  # each role was built as its kind
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, registries: Registries | None = None,

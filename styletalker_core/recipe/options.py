@@ -30,7 +30,7 @@ import cattrs
 if TYPE_CHECKING:
     from styletalker_core.registry.registry import Registries
 
-T = TypeVar("T")
+T = TypeVar("T", bound="attrs.AttrsInstance")
 _CONVERTER = cattrs.Converter()
 
 

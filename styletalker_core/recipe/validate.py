@@ -120,7 +120,7 @@ class _Validator:
                     self.problems.append(f"{path}: {error}")
 
     # -- components and stages -----------------------------------------------------
-    def check_component(self, table: Any, kind: str, path: str) -> None:
+    def check_component(self, table: Any, kind: object, path: str) -> None:  # both raw TOML, checked here
         if not isinstance(table, dict) or not isinstance(table.get("name"), str):
             self.problems.append(f"{path}: expected a component table with a string 'name', got {table!r}")
             return

@@ -162,11 +162,11 @@ def data_problems(recipe: Recipe) -> list[Problem]:
                                  "landmarks (`styletalker preprocess` and `data synth` store them)"))
         cache = spec.options.get("latent_cache")
         if isinstance(cache, str) and cache:
-            missing = [c for c in chosen if not latent_path(root, cache, c).is_file()]
-            if missing:
-                weights = recipe.model.get("image_encoder").weights if "image_encoder" in recipe.model else None
+            uncached = [c for c in chosen if not latent_path(root, cache, c).is_file()]
+            if uncached:
+                weights = recipe.model["image_encoder"].weights if "image_encoder" in recipe.model else None
                 checkpoint = weights or "MODEL.safetensors"
-                found.append(Problem(f"{field}.latent_cache = {cache!r}: {len(missing)} of {len(chosen)} clips of split "
+                found.append(Problem(f"{field}.latent_cache = {cache!r}: {len(uncached)} of {len(chosen)} clips of split "
                                      f"{split!r} have no cached latents; run `styletalker data encode {root_value} "
                                      f"--checkpoint {checkpoint} --cache {cache}` (or remove latent_cache: "
                                      "the frames are then encoded during training)"))
@@ -196,7 +196,7 @@ def _label_names(recipe: Recipe, table: str = "train") -> set[str] | None:
 def stage_needs(name: str, options: dict[str, Any]) -> dict[str, Any]:
     """What a built-in stage reads from its data: {"labels": [(option, [names])], "landmarks": [option]},
     options named by their path in the stage table (``objective.mouth_weight``)."""
-    objective = options.get("objective") if isinstance(options.get("objective"), dict) else {}
+    objective = given if isinstance(given := options.get("objective"), dict) else {}
 
     def positive(table: dict[str, Any], key: str) -> bool:
         value = table.get(key, 0)

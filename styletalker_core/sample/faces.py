@@ -13,12 +13,16 @@ that has one.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.media import MediaError, iter_video_frames, read_image
+
+if TYPE_CHECKING:
+    from styletalker_core.data.preprocess import FaceAnalyzer
 
 SMALL_IMAGE = 512  # pixels: smaller images are also searched enlarged to this size
 SMOOTH_SIGMA = 1.0  # frames; landmark smoothing of motion videos (its renormalised ends lag a moving face)
@@ -66,10 +70,10 @@ class FaceAligner:
     """Finds and aligns faces; dlib's models are loaded on first use (a second or so)."""
 
     def __init__(self) -> None:
-        self._analyzer = None
+        self._analyzer: FaceAnalyzer | None = None
 
     @property
-    def analyzer(self):  # noqa: ANN201 - styletalker_core.data.preprocess.FaceAnalyzer
+    def analyzer(self) -> FaceAnalyzer:
         if self._analyzer is None:
             from styletalker_core.data.preprocess import FaceAnalyzer
 
@@ -129,7 +133,8 @@ def prepare_reference_picture(path: str | Path, size: int, align: bool,
     except MediaError as error:
         raise media_error("reference", error) from None
     if not align:
-        return resize_square(image, size), image, square_affine(*image.shape[:2], size)
+        height, width = image.shape[:2]
+        return resize_square(image, size), image, square_affine(height, width, size)
     points = aligner.landmarks(image)
     if points is None:
         raise InputError(f"reference: {path}: no face found; {NO_FACE_HINT}")
@@ -187,9 +192,10 @@ def prepare_reference_video(path: str | Path, size: int, align: bool, aligner: F
 
 def _fill_gaps(found: list[np.ndarray | None]) -> np.ndarray:
     """Per-frame landmarks with None replaced by the nearest frame's -> [t, 68, 2]."""
-    known = np.array([index for index, points in enumerate(found) if points is not None])
+    present = {index: points for index, points in enumerate(found) if points is not None}
+    known = np.array(list(present))
     nearest = known[np.abs(np.arange(len(found))[:, None] - known[None, :]).argmin(axis=1)]
-    return np.stack([found[int(index)] for index in nearest])
+    return np.stack([present[int(index)] for index in nearest])
 
 
 def prepare_motion_frames(path: str | Path, size: int, align: bool, aligner: FaceAligner, fps: float,

@@ -131,7 +131,9 @@ def job_from_row(row: dict[str, Any], base: Path, defaults: SampleSettings, sour
         settings = with_overrides(defaults, overrides, source)
     except (TypeError, ValueError, OverflowError) as error:  # a value the settings' checks did not expect
         raise StyleTalkerError(f"{source}: {error}") from None
-    return SampleJob(paths["image"], paths["audio"], paths["out"], paths["motion"], settings)
+    image, audio, out = paths["image"], paths["audio"], paths["out"]
+    assert image is not None and audio is not None and out is not None  # REQUIRED_COLUMNS
+    return SampleJob(image, audio, out, paths["motion"], settings)
 
 
 def run_manifest(
@@ -149,7 +151,8 @@ def run_manifest(
     """
     manifest = Path(manifest)
     rows = read_manifest(manifest)
-    outcomes, claimed = [], {}
+    outcomes: list[RowOutcome] = []
+    claimed: dict[Path, int] = {}  # output file -> the row writing it
     for number, row in enumerate(rows, start=1):
         source = f"{manifest.name} row {number}"
         outcome = RowOutcome(number, None)

@@ -123,22 +123,22 @@ class FrameStore:
         from styletalker_core.media import iter_video_frames
 
         self._folder = tempfile.TemporaryDirectory(prefix="styletalker-frames-")
-        self.frames: np.ndarray | None = None
+        frames: np.ndarray | None = None
         written = 0
         for frame in iter_video_frames(path, fps=fps):
             if count is not None and written >= count:
                 break
-            if self.frames is None:
+            if frames is None:
                 total = count if count is not None else _count_frames(path, fps)
-                self.frames = np.lib.format.open_memmap(Path(self._folder.name) / "frames.npy", mode="w+",
-                                                        dtype=np.uint8, shape=(total, *frame.shape))
-            if written >= len(self.frames):
+                frames = np.lib.format.open_memmap(Path(self._folder.name) / "frames.npy", mode="w+",
+                                                   dtype=np.uint8, shape=(total, *frame.shape))
+            if written >= len(frames):
                 break
-            self.frames[written] = frame
+            frames[written] = frame
             written += 1
-        if self.frames is None:
-            self.frames = np.zeros((0, 2, 2, 3), np.uint8)
-        self.frames = self.frames[:written]
+        if frames is None:
+            frames = np.zeros((0, 2, 2, 3), np.uint8)
+        self.frames = frames[:written]
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -147,7 +147,7 @@ class FrameStore:
         return np.asarray(self.frames[index])
 
     def close(self) -> None:
-        self.frames = None
+        self.frames = np.zeros((0, 2, 2, 3), np.uint8)  # drops the memory map before its file goes
         self._folder.cleanup()
 
     def __enter__(self) -> FrameStore:
@@ -197,13 +197,18 @@ class Backdrop:
     @property
     def size(self) -> tuple[int, int]:
         """(height, width) of the output frames (the pictures' cut to even sides)."""
-        picture = self.pictures if self.still else self.pictures[0]
-        return even_size(picture).shape[:2]
+        return even_size(self._source_picture(0)).shape[:2]
+
+    def _source_picture(self, source: int) -> np.ndarray:
+        """Picture ``source`` of a video reference, or the one picture of a still one."""
+        if self.still and isinstance(self.pictures, np.ndarray):  # still: always an array
+            return self.pictures
+        return self.pictures[source]
 
     def picture(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """(picture uint8 [h, w, 3] cut to even sides, affine [2, 3]) for output frame ``index``."""
         source = 0 if self.still else source_index(len(self.pictures), index)
-        picture = self.pictures if self.still else self.pictures[source]
+        picture = self._source_picture(source)
         affine = self.affines[0] if len(self.affines) == 1 else self.affines[source]
         return even_size(picture), affine
 

@@ -17,6 +17,7 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import attrs
 import torch
@@ -83,7 +84,7 @@ def stage_configuration(raw: dict, stage: str) -> dict | None:
     runtime = {k: v for k, v in (raw.get("runtime") or {}).items() if k in _NUMERIC_RUNTIME_FIELDS}
     data = {k: v for k, v in (raw.get("data") or {}).items() if k != "num_workers"}
     found = {"seed": raw.get("seed"), "runtime": runtime, "data": data, "model": raw.get("model") or {}, "stages": tables}
-    return _absolute_paths(found)
+    return cast("dict[str, Any]", _absolute_paths(found))  # a dict stays a dict
 
 
 def _absolute_paths(node: object) -> object:
@@ -130,7 +131,7 @@ def _check_run_recipe(run_dir: Path, recipe: Recipe, registries: Registries, res
     import shutil
 
     path = run_dir / "recipe.toml"
-    current = _without_none(unstructure(recipe))
+    current = cast("dict[str, Any]", _without_none(unstructure(recipe)))  # a dict stays a dict
     names = list(recipe.stages)
     if restart_from is not None and restart_from not in names:
         raise StyleTalkerError(f"--restart-from {restart_from}: recipe {recipe.name} has no such stage; "
@@ -171,7 +172,9 @@ def _recorded_clips(spec: ComponentSpec | None) -> tuple[str, dict[str, dict[str
     names no clip dataset folder."""
     from styletalker_core.data.shards import ShardReader, clip_keys
 
-    root = spec.options.get("root") if spec is not None else None
+    if spec is None:
+        return None
+    root = spec.options.get("root")
     if not isinstance(root, str) or not root or not (Path(root) / "manifest.json").is_file():
         return None
     reader = ShardReader(root)

@@ -13,7 +13,7 @@ import json
 import logging
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -64,7 +64,7 @@ def _restore_optimizer(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) 
 
 def capture_rng() -> dict[str, Any]:
     """Every RNG the training loop touches: python, numpy, torch CPU and CUDA."""
-    numpy_state = np.random.get_state()
+    numpy_state = cast("tuple[str, np.ndarray, int, int, float]", np.random.get_state())  # legacy=True (default): the tuple
     return {
         "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
         "numpy": {"name": numpy_state[0], "keys": torch.from_numpy(numpy_state[1].astype(np.int64)),
@@ -158,7 +158,7 @@ def latest_checkpoint(directory: Path) -> Path | None:
     named = _named_latest(directory)
     others = sorted((p for p in directory.glob("step_*.safetensors") if p != named), reverse=True)
     candidates = ([named] if named is not None else []) + others
-    rejected = []
+    rejected: list[str] = []
     for path in candidates:
         problem = safetensors_problem(path)
         if problem is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import numpy as np
@@ -116,8 +116,9 @@ def process_video(job: VideoJob, writer: ShardWriter, settings: PreprocessSettin
     segments, parts = _plan_clips(reasons, settings)
     dropped = {reason: reasons.count(reason) for reason in sorted(set(reasons) - {""})}
     # usable runs too short to make a clip are dropped as well
-    dropped_ranges = [[a, b, r or "short_segment"] for a, b, r in _runs(reasons) if r or (a, b) not in segments]
-    short = sum(b - a for a, b, r in dropped_ranges if r == "short_segment")
+    ranges = [(a, b, r or "short_segment") for a, b, r in _runs(reasons) if r or (a, b) not in segments]
+    dropped_ranges = [[a, b, r] for a, b, r in ranges]
+    short = sum(b - a for a, b, r in ranges if r == "short_segment")
     if short:
         dropped["short_segment"] = short
     if not parts:
@@ -131,7 +132,7 @@ def process_video(job: VideoJob, writer: ShardWriter, settings: PreprocessSettin
     quads: dict[int, np.ndarray] = {}
     crop_landmarks: dict[int, np.ndarray] = {}
     for start, stop in segments:
-        track = smooth_landmarks(np.stack(landmarks[start:stop]), settings.smooth_sigma)
+        track = smooth_landmarks(np.stack(cast("list[np.ndarray]", landmarks[start:stop])), settings.smooth_sigma)  # usable: all found
         for offset, points in enumerate(track):
             frame_index = start + offset
             quads[frame_index] = ffhq_quad(points)

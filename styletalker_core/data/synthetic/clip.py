@@ -81,7 +81,7 @@ class SynthConfig:
 
     def num_heldout_clips(self) -> int:
         """Clips outside the training split (heldout, or val and test)."""
-        if not self.legacy:
+        if self.heldout_fraction is None:  # not the legacy layout
             return self.clips - self.split_sizes()[0][1]
         if self.heldout_fraction <= 0:
             return 0
@@ -125,7 +125,7 @@ class SynthConfig:
         clips = len(self.split_range(split))
         if split == "train":
             return self.identities or max(1, math.ceil(clips / 4))
-        if self.legacy:
+        if self.heldout_fraction is not None:  # the legacy layout
             return max(1, round(self.num_identities("train") * self.heldout_fraction)) if clips else 0
         return math.ceil(clips / 2)
 
@@ -148,7 +148,7 @@ class SynthConfig:
 
     def sentence_split(self, text: str) -> str:
         """The split a sentence belongs to (a function of its text)."""
-        if self.legacy:
+        if self.heldout_fraction is not None:  # the legacy layout
             return sentence_split(text, self.heldout_fraction)
         return sentence_split3(text, self.val_fraction, self.test_fraction)
 
