@@ -203,11 +203,14 @@ def test_out_of_domain_reference_warns_naming_the_file(tmp_path, inputs, sampler
 
 
 def test_memory_is_bounded_by_the_chunk_not_the_audio(tmp_path, inputs, sampler, monkeypatch):
-    """Frames reach the writer chunk by chunk: no call holds more than chunk_frames frames."""
+    """Frames reach the writer chunk by chunk, each chunk rendered a batch at a time: no call holds
+    more than batch_size frames, and batches restart at every chunk of chunk_frames."""
     long_audio = tmp_path / "long.wav"
     write_audio(long_audio, np.tile(read_audio(inputs.audio), 4))
     sizes = []
     render = sampler.head.render
     monkeypatch.setattr(sampler.head, "render", lambda ws, batch_size=16: sizes.append(ws.shape[1]) or render(ws, batch_size))
-    result = sampler.run(SampleJob(inputs.image, long_audio, tmp_path / "long.mp4", settings=SampleSettings(align=False, chunk_frames=25)))
-    assert max(sizes) == 25 and sum(sizes) == result.num_frames == math.ceil(4 * inputs.audio_seconds * 25)
+    settings = SampleSettings(align=False, chunk_frames=25, batch_size=10)
+    result = sampler.run(SampleJob(inputs.image, long_audio, tmp_path / "long.mp4", settings=settings))
+    assert sum(sizes) == result.num_frames == math.ceil(4 * inputs.audio_seconds * 25) == 120
+    assert sizes == [10, 10, 5] * 4 + [10, 10]

@@ -273,16 +273,16 @@ class Sampler:
                         ws = next(latents, None)
                     if ws is None:
                         break
-                    with watch.time("generator"):
-                        frames = head.render(ws, settings.batch_size)
-                    with watch.time("writing"):
-                        faces = to_uint8(frames)
-                        if backdrop is None:
+                    # rendered, converted and written a batch at a time: no frames of the whole chunk
+                    # are held (a chunk of float frames is large enough to fragment the heap over a long run)
+                    for begin in range(0, ws.shape[1], settings.batch_size):
+                        with watch.time("generator"):
+                            frames = head.render(ws[:, begin : begin + settings.batch_size], settings.batch_size)
+                        with watch.time("writing"):
+                            faces = to_uint8(frames)
+                            if backdrop is not None:  # full-size frames
+                                faces = backdrop.composite(faces, videos.num_frames)
                             videos.write(faces, speech.take(faces.shape[1] * spf))
-                        else:  # full-size frames: a few at a time, so memory stays flat
-                            for begin in range(0, faces.shape[1], settings.batch_size):
-                                part = faces[:, begin : begin + settings.batch_size]
-                                videos.write(backdrop.composite(part, videos.num_frames), speech.take(part.shape[1] * spf))
                     bar.update(ws.shape[1])
                 decoded_in_latents = speech.seconds - decoded_before
                 speech.drain()  # the part of the file past the last frame is checked too
