@@ -139,8 +139,9 @@ def format_speed(report: dict) -> str:
     return "\n".join(lines)
 
 
-def memory_child(model: str, seconds: float, folder: str) -> dict:
-    """In a fresh process: sample ``seconds`` of speech; peak RSS and traced Python allocations in MB."""
+def memory_child(model: str, seconds: float, folder: str, trace: bool = True) -> dict:
+    """In a fresh process: sample ``seconds`` of speech; peak RSS and (with ``trace``) traced Python
+    allocations in MB (None untraced: tracemalloc's own bookkeeping raises the RSS of long runs)."""
     import resource
     import tracemalloc
 
@@ -150,15 +151,17 @@ def memory_child(model: str, seconds: float, folder: str) -> dict:
     sampler = Sampler.from_checkpoint(model)
     reference = reference_image(folder_path, sampler.head.resolution)
     speech = write_speech(folder_path / f"speech_{seconds:.0f}.wav", seconds)
-    tracemalloc.start()
+    if trace:
+        tracemalloc.start()
     started = time.perf_counter()
     result = sampler.run(SampleJob(reference, speech, folder_path / f"memory_{seconds:.0f}.mp4",
                                    settings=sampler.settings(align=False)), overwrite=True)
-    _, traced_peak = tracemalloc.get_traced_memory()
+    elapsed = time.perf_counter() - started
+    traced_peak = tracemalloc.get_traced_memory()[1] / 2**20 if trace else None
     tracemalloc.stop()
-    return {"audio_seconds": seconds, "frames": result.num_frames, "seconds": time.perf_counter() - started,
+    return {"audio_seconds": seconds, "frames": result.num_frames, "seconds": elapsed,
             "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "traced_peak_mb": traced_peak / 2**20}
+            "traced_peak_mb": traced_peak}
 
 
 def measure_memory(model: Path, folder: Path, lengths: tuple[float, ...] = MEMORY_SECONDS) -> list[dict]:
@@ -177,14 +180,16 @@ def format_memory(results: list[dict]) -> str:
     lines = ["peak memory of sampling against audio length (each length in a fresh process)",
              f"  {'audio':>7} {'frames':>7} {'seconds':>8} {'peak RSS MB':>12} {'traced MB':>10}"]
     for row in results:
+        traced = "-" if row["traced_peak_mb"] is None else f"{row['traced_peak_mb']:.1f}"
         lines.append(f"  {row['audio_seconds']:6.0f}s {row['frames']:7d} {row['seconds']:8.1f} "
-                     f"{row['rss_peak_mb']:12.1f} {row['traced_peak_mb']:10.1f}")
+                     f"{row['rss_peak_mb']:12.1f} {traced:>10}")
     first, last = results[0], results[-1]
-    lines.append(f"  {last['audio_seconds']:.0f} s / {first['audio_seconds']:.0f} s: peak RSS "
-                 f"x{last['rss_peak_mb'] / first['rss_peak_mb']:.3f}, traced x{last['traced_peak_mb'] / first['traced_peak_mb']:.2f} "
-                 f"(+{last['traced_peak_mb'] - first['traced_peak_mb']:.1f} MB: the decoded speech, "
-                 f"{4 * 16000 * (last['audio_seconds'] - first['audio_seconds']) / 2**20:.1f} MB more float32, "
-                 "held twice while its decoded chunks are joined)")
+    summary = (f"  {last['audio_seconds']:.0f} s / {first['audio_seconds']:.0f} s: peak RSS "
+               f"x{last['rss_peak_mb'] / first['rss_peak_mb']:.3f}")
+    if first["traced_peak_mb"] is not None and last["traced_peak_mb"] is not None:
+        summary += (f", traced x{last['traced_peak_mb'] / first['traced_peak_mb']:.2f} "
+                    f"(+{last['traced_peak_mb'] - first['traced_peak_mb']:.1f} MB)")
+    lines.append(summary)
     return "\n".join(lines)
 
 
