@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import operator
-from typing import Any
+from typing import Any, cast
 
 import attrs
 from torch import nn
@@ -51,7 +51,7 @@ class Wav2Vec2Config:
         return field
 
 
-_LARGE = {"embed_dim": 1024, "num_layers": 24, "num_heads": 16, "ff_dim": 4096}
+_LARGE: dict[str, Any] = {"embed_dim": 1024, "num_layers": 24, "num_heads": 16, "ff_dim": 4096}
 PRESETS: dict[str, Wav2Vec2Config] = {
     "base": Wav2Vec2Config(),
     "large": Wav2Vec2Config(**_LARGE),
@@ -64,7 +64,7 @@ PRESETS: dict[str, Wav2Vec2Config] = {
 }
 
 
-def build_backbone(config: Wav2Vec2Config, dropout: float = 0.0) -> nn.Module:
+def build_backbone(config: Wav2Vec2Config, dropout: float = 0.0) -> Any:  # torchaudio's Wav2Vec2Model (untyped)
     """A randomly initialised torchaudio Wav2Vec2Model for ``config`` (no auxiliary head)."""
     from torchaudio.models import wav2vec2_model
 
@@ -99,7 +99,7 @@ def config_from_hf(document: dict[str, Any]) -> Wav2Vec2Config:
     conv = tuple(zip(document["conv_dim"], document["conv_kernel"], document["conv_stride"], strict=True))
     return Wav2Vec2Config(
         extractor_mode=f"{document.get('feat_extract_norm', 'group')}_norm",
-        conv_layers=tuple(tuple(int(v) for v in layer) for layer in conv),
+        conv_layers=tuple((int(dim), int(kernel), int(stride)) for dim, kernel, stride in conv),
         conv_bias=bool(document.get("conv_bias", False)),
         embed_dim=int(document["hidden_size"]),
         num_layers=int(document["num_hidden_layers"]),
@@ -150,4 +150,5 @@ def parse_conv_spec(text: str) -> tuple[tuple[int, int, int], ...]:
         raise ValueError(f"unsupported expression in conv_feature_layers: {ast.dump(node)}")
 
     layers = value(ast.parse(text, mode="eval").body)
-    return tuple(tuple(int(v) for v in layer) for layer in layers)
+    # fairseq's layers are (dim, kernel, stride)
+    return cast("tuple[tuple[int, int, int], ...]", tuple(tuple(int(v) for v in layer) for layer in layers))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +163,7 @@ class _Inert:
         self.state = state
 
 
-_FAIRSEQ_GLOBALS = [
+_FAIRSEQ_GLOBALS: list[Callable[..., Any] | tuple[Callable[..., Any], str]] = [
     (_Inert, name)
     for name in (
         "argparse.Namespace",

@@ -7,6 +7,7 @@ Axis letters: b batch, s samples, n 50 Hz model frames, t video frames, c channe
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import attrs
 import torch
@@ -101,7 +102,7 @@ class Wav2Vec2AudioEncoder(AudioEncoder):
             config = PRESETS[architecture]
         else:
             raise ValueError(f"unknown wav2vec2 architecture {architecture!r}; choose auto or one of {', '.join(PRESETS)}")
-        changes = {
+        changes: dict[str, Any] = {
             name: value
             for name, value in (
                 ("embed_dim", embed_dim),

@@ -18,9 +18,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from styletalker_core.interfaces.stage import OptimizerGroup, Phase
+from styletalker_core.interfaces.stage import OptimizerGroup, Phase, StageContext
 from styletalker_core.recipe.options import extends_options
-from styletalker_core.train.context import StageContext
 from styletalker_domain.adversarial import discriminator_loss, generator_loss, lazy_adam_settings, r1_penalty
 from styletalker_domain.frames import dataset_images
 from styletalker_domain.reconstruction import ReconstructionStage
@@ -97,6 +96,7 @@ class AutoencoderStage(ReconstructionStage):
             values["g_adv"] = float(adversarial.detach())
             return loss + self.adversarial_weight * adversarial, values
         self.discriminator.requires_grad_(True)
+        assert self._last is not None  # kept by this step's autoencode phase
         images, reconstruction = self._last
         if phase == "D":
             real_logits = self.discriminator(images)

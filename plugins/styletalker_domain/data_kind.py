@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from torch import nn
+from styletalker_core.interfaces.image_encoder import ImageEncoder
 
 LOG = logging.getLogger(__name__)
 SYNTHETIC_LABELS = ("mouth_open", "eye_open")
@@ -50,7 +50,7 @@ def domain_name(dataset: Any) -> str:
     return f"the clips of {Path(reader.root).name}{' (' + size[2:] + ')' if size else ''}"
 
 
-def name_encoder_domain(encoder: nn.Module, dataset: Any) -> None:
+def name_encoder_domain(encoder: ImageEncoder, dataset: Any) -> None:
     """Give an encoder without a ``domain`` the name of its training data (kept in its checkpoint)."""
     from styletalker_core.registry.components import ComponentSpec
 

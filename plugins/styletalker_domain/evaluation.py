@@ -56,8 +56,9 @@ def oracle_agreement(oracle: nn.Module, inputs: torch.Tensor, outputs: torch.Ten
     for start in range(0, len(inputs), batch_size):
         for store, images in ((readings_in, inputs), (readings_out, outputs)):
             chunk = images[start:start + batch_size].to(device)
-            if chunk.shape[-1] != getattr(oracle, "resolution", chunk.shape[-1]):
-                chunk = nn.functional.interpolate(chunk, size=(oracle.resolution,) * 2, mode="bilinear",
+            size = getattr(oracle, "resolution", chunk.shape[-1])  # an oracle may read one resolution
+            if chunk.shape[-1] != size:
+                chunk = nn.functional.interpolate(chunk, size=(size, size), mode="bilinear",
                                                   align_corners=False, antialias=True)
             for name, value in oracle(chunk).items():
                 store.setdefault(name, []).append(value.float().cpu())

@@ -54,6 +54,9 @@ class FactorProbe(nn.Module):
 
     ``mean`` and ``std`` [k] standardise the targets so that every factor counts alike."""
 
+    mean: torch.Tensor  # buffer
+    std: torch.Tensor  # buffer
+
     def __init__(self, num_ws: int, w_dim: int, mean: torch.Tensor, std: torch.Tensor) -> None:
         super().__init__()
         self.readout = nn.Linear(num_ws * w_dim, mean.numel())

@@ -13,16 +13,15 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
 from styletalker_core.interfaces.generator import Discriminator, Generator
-from styletalker_core.interfaces.stage import OptimizerGroup, Phase, TrainingStage
+from styletalker_core.interfaces.stage import OptimizerGroup, Phase, StageContext, TrainingStage
 from styletalker_core.io.progress import progress_enabled
-from styletalker_core.train.context import StageContext
 from styletalker_domain.adversarial import discriminator_loss, generator_loss, lazy_adam_settings, r1_penalty
 from styletalker_domain.clock import ResourceClock
 from styletalker_domain.frames import dataset_images, images_of
@@ -66,11 +65,11 @@ class StyleGANStage(TrainingStage):
     def setup(self, context: StageContext) -> None:
         self.context = context
         self.clock = ResourceClock()
-        self.generator: Generator = context.component("generator")
-        self.discriminator: Discriminator = context.component(
+        self.generator = cast("Generator", context.component("generator"))
+        self.discriminator = cast("Discriminator", context.component(
             "discriminator", resolution=self.generator.resolution, img_channels=self.generator.img_channels,
             c_dim=self.generator.c_dim,
-        )
+        ))
         self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
         self.data = context.dataset("train")
         self.batch_size = context.config.batch_size
@@ -169,8 +168,8 @@ class StyleGANStage(TrainingStage):
         beta = 0.5 ** (self.batch_size * self.context.runtime.world_size / max(half_life, 1e-8))
         for ema, live in zip(self.generator_ema.parameters(), self.generator.parameters()):
             ema.copy_(live.detach().lerp(ema, beta))
-        for ema, live in zip(self.generator_ema.buffers(), self.generator.buffers()):
-            ema.copy_(live)
+        for ema_buffer, live_buffer in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            ema_buffer.copy_(live_buffer)
 
     def outputs(self) -> dict[str, nn.Module]:
         return {"generator": self.generator_ema, "discriminator": self.discriminator}

@@ -26,6 +26,10 @@ class LabelMapper(nn.Module):
     The last layer starts at zero, so every frame starts at ``base`` [w] (the generator's
     w_avg when the stage starts); ``mean`` and ``std`` [k] standardise the label columns."""
 
+    mean: torch.Tensor  # buffer
+    std: torch.Tensor  # buffer
+    base: torch.Tensor  # buffer
+
     def __init__(self, mean: torch.Tensor, std: torch.Tensor, base: torch.Tensor, num_ws: int, hidden: int = 256,
                  layers: int = 3) -> None:
         super().__init__()
@@ -38,9 +42,10 @@ class LabelMapper(nn.Module):
         for _ in range(layers - 1):
             blocks += [nn.Linear(width, hidden), nn.LeakyReLU(0.2)]
             width = hidden
-        self.net = nn.Sequential(*blocks, nn.Linear(width, num_ws * self.w_dim))
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
+        last = nn.Linear(width, num_ws * self.w_dim)
+        self.net = nn.Sequential(*blocks, last)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
 
     def forward(self, labels: torch.Tensor) -> torch.Tensor:
         """labels [n, k] -> ws [n, l, w]."""

@@ -14,8 +14,8 @@ Axis letters: n images, l W+ layers, w latent width.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sized
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -23,9 +23,8 @@ from torch.utils.data import Dataset
 
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.interfaces.generator import Generator
-from styletalker_core.interfaces.stage import TrainingStage
+from styletalker_core.interfaces.stage import StageContext, TrainingStage
 from styletalker_core.recipe.options import structure_options
-from styletalker_core.train.context import StageContext
 from styletalker_domain.clock import ResourceClock
 from styletalker_domain.evaluation import batched, load_oracle, reconstruction_numbers
 from styletalker_domain.factors import label_rows
@@ -102,7 +101,7 @@ class LabelRenderStage(TrainingStage):
     def _images_and_codes(self, dataset: Dataset, items: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Frames [n, 3, r, r] and their label codes [n, l, w] of ``dataset[0..items-1]``."""
         images, codes = [], []
-        for index in range(min(items, len(dataset))):
+        for index in range(min(items, len(cast("Sized", dataset)))):  # map-style datasets have a length
             item = dataset[index]
             batch = {"frames": item["frames"][None], "labels": {k: v[None] for k, v in item.get("labels", {}).items()}}
             images.append(images_of(batch, self.generator.resolution))

@@ -125,7 +125,8 @@ class ReconstructionObjective:
         if self.regions and landmarks is None:
             raise ValueError("the mouth and eyes terms need the frames' landmarks")
         for name, points, weight in self.regions:
-            mask = landmark_box_mask(landmarks, points, tuple(images.shape[-2:]), config.mouth_margin, landmark_size)
+            assert landmarks is not None  # checked above
+            mask = landmark_box_mask(landmarks, points, (images.shape[-2], images.shape[-1]), config.mouth_margin, landmark_size)
             region = masked_l1(error, mask).mean()
             values[f"{name}_l1"] = float(region.detach())
             loss = loss + weight * region

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import nn
@@ -19,10 +19,9 @@ from torch.utils.data import Dataset
 
 from styletalker_core.interfaces.generator import Generator
 from styletalker_core.interfaces.image_encoder import ImageEncoder, threshold_from_heldout
-from styletalker_core.interfaces.stage import TrainingStage
+from styletalker_core.interfaces.stage import StageContext, TrainingStage
 from styletalker_core.io.progress import progress_enabled
 from styletalker_core.recipe.options import structure_options
-from styletalker_core.train.context import StageContext
 from styletalker_domain.clock import ResourceClock
 from styletalker_domain.data_kind import has_synthetic_labels, name_encoder_domain
 from styletalker_domain.evaluation import load_oracle, reconstruction_report
@@ -79,9 +78,9 @@ class ReconstructionStage(TrainingStage):
             raise TypeError(f"stage {context.stage_name}: 'generator' is a {type(generator).__name__}, not a Generator")
         self.generator = generator
         fresh_encoder = "image_encoder" not in context.produced and not context.spec("image_encoder").weights
-        self.encoder: ImageEncoder = context.component(
+        self.encoder = cast("ImageEncoder", context.component(
             "image_encoder", resolution=generator.resolution, num_ws=generator.num_ws, w_dim=generator.w_dim
-        )
+        ))
         if fresh_encoder:
             self.encoder.set_latent_avg(generator.w_avg)
         self.generator.requires_grad_(self.trains_generator)
@@ -117,11 +116,12 @@ class ReconstructionStage(TrainingStage):
     # -- training -------------------------------------------------------------------------
     def _progressive(self, step: int) -> int | None:
         """Set the encoder's e4e progressive stage for ``step``; -> layers with their own code (None: all)."""
-        setter = getattr(self.encoder, "set_progressive_stage", None)
+        encoder: Any = self.encoder  # progressive stages are the e4e encoder's own (duck-typed)
+        setter = getattr(encoder, "set_progressive_stage", None)
         if setter is None:
             return None
-        setter(progressive_stage(step, self.progressive_start, self.progressive_every, self.encoder.num_ws))
-        return self.encoder.active_layers()
+        setter(progressive_stage(step, self.progressive_start, self.progressive_every, encoder.num_ws))
+        return encoder.active_layers()
 
     def reconstruct(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """images [b, 3, h, w] -> (ws [b, l, w], reconstruction [b, 3, h, w])."""

@@ -20,7 +20,7 @@ import math
 import re
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -30,6 +30,9 @@ from styletalker_core.checkpoint.safe_pickle import weights_only_refusal
 from styletalker_core.errors import CheckpointError
 from styletalker_core.interfaces import ComponentSource, Converter
 from styletalker_stylegan2.convert_rosinality import GENERATOR_TABLE, generator_options
+
+if TYPE_CHECKING:
+    from styletalker_e4e.encoder import E4EEncoder
 
 ENCODER_TYPES = {"Encoder4Editing": True, "GradualStyleEncoder": False}  # name -> progressive (e4e)
 
@@ -65,7 +68,7 @@ def load_published(path: Path) -> dict[str, Any]:
 
 def _stages(state: dict[str, torch.Tensor], source: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(channels, units) per backbone stage from the body's conv shapes (published widths rise stage by stage)."""
-    widths = []
+    widths: list[int] = []
     while f"body.{len(widths)}.res_layer.1.weight" in state:
         widths.append(int(state[f"body.{len(widths)}.res_layer.1.weight"].shape[0]))
     if not widths:
@@ -121,10 +124,11 @@ def encoder_options(state: dict[str, torch.Tensor], opts: dict[str, Any], source
 
 def _finalize_encoder(has_latent_avg: bool) -> Any:
     def finalize(module: torch.nn.Module) -> None:
+        encoder = cast("E4EEncoder", module)  # the component this source builds
         if not has_latent_avg:
-            module.latent_avg.zero_()
-        module.ood_psnr_threshold.zero_()
-        module.set_progressive_stage(module.num_ws)
+            encoder.latent_avg.zero_()
+        encoder.ood_psnr_threshold.zero_()
+        encoder.set_progressive_stage(encoder.num_ws)
         for name, buffer in module.named_buffers():
             if name.endswith("num_batches_tracked"):
                 buffer.zero_()
@@ -170,14 +174,16 @@ class PSPConverter(Converter):
         if opts.get("encoder_type") is not None and opts["encoder_type"] not in self.encoder_types:
             raise ConversionError(f"{path}: encoder_type {opts['encoder_type']!r}; use the converter for that type")
         latent_avg = data.get("latent_avg")
-        has_latent_avg = isinstance(latent_avg, torch.Tensor)
-        if has_latent_avg:
+        if not isinstance(latent_avg, torch.Tensor):
+            latent_avg = None
+        has_latent_avg = latent_avg is not None
+        if latent_avg is not None:
             encoder_state["latent_avg"] = latent_avg.reshape(-1, latent_avg.shape[-1]).expand(options["num_ws"], -1).clone()
         notes = {"opts": {k: v for k, v in opts.items() if isinstance(v, (str, int, float, bool)) or v is None}}
         sources = [ComponentSource("image_encoder", "image_encoder", "e4e", options, encoder_state, ENCODER_TABLE,
                                    finalize=_finalize_encoder(has_latent_avg), notes=notes)]
         if decoder_state:
-            if has_latent_avg:
+            if latent_avg is not None:
                 decoder_state["latent_avg"] = latent_avg.reshape(-1, latent_avg.shape[-1])[0]
             g_options = generator_options(decoder_state, str(path))
             if not has_latent_avg:

@@ -34,6 +34,8 @@ class E4EEncoder(ImageEncoder):
     those of ``stem_channels``, ``channels``, ``units`` and ``se_reduction`` it declares.
     """
 
+    progressive_stage: torch.Tensor  # buffer (latent_avg: ImageEncoder's)
+
     def __init__(
         self,
         resolution: int = 256,

@@ -48,6 +48,9 @@ class ActNorm(Transform):
 class Permutation(Transform):
     """A fixed permutation of the dimensions (drawn from ``seed``; stored, so it reloads exactly)."""
 
+    order: torch.Tensor  # buffer
+    inverse_order: torch.Tensor  # buffer
+
     def __init__(self, dim: int, seed: int) -> None:
         super().__init__()
         order = torch.randperm(dim, generator=torch.Generator().manual_seed(seed))

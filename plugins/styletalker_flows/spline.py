@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
+from torch import nn
 
 from styletalker_flows.composite import TransformFlow, require_at_least, require_positive
 from styletalker_flows.layers import ActNorm, Coupling, Permutation
@@ -16,7 +19,7 @@ class SplineCoupling(Coupling):
         super().__init__(dim, context_dim, params_per_dim=3 * bins - 1, hidden=hidden, layers=layers)
         self.bins, self.bound = bins, bound
         with torch.no_grad():  # start near the identity: equal bins, unit inner derivatives
-            last = self.conditioner.net[-1]
+            last = cast(nn.Linear, self.conditioner.net[-1])  # the conditioner ends in a linear layer
             last.bias.view(self.changed, 3 * bins - 1)[:, 2 * bins :] = identity_derivative_raw()
 
     def elementwise(self, x: torch.Tensor, params: torch.Tensor, inverse: bool) -> tuple[torch.Tensor, torch.Tensor]:

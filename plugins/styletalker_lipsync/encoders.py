@@ -34,6 +34,9 @@ class LogMel(nn.Module):
     (55-7600 Hz), natural log. Filters and window are fixed, not saved with the weights.
     """
 
+    filters: torch.Tensor  # buffer
+    window: torch.Tensor  # buffer
+
     def __init__(self, n_mels: int = 80, n_fft: int = 800, hop: int = 200, f_min: float = 55.0,
                  f_max: float = 7600.0, sample_rate: int = 16000) -> None:
         super().__init__()

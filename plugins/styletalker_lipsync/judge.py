@@ -24,7 +24,7 @@ import hashlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import torch
@@ -176,7 +176,7 @@ def export_judge(run_dir: str | Path, destination: str | Path, data: str | Path 
     if not model.is_file():
         raise StyleTalkerError(f"{run_dir}: no model.safetensors; finish the run first (styletalker train recipes/lipsync_judge.toml)")
     checkpoint = load_checkpoint(model, roles=[ROLE])
-    discriminator = checkpoint.components[ROLE].eval()
+    discriminator = cast(LipSyncDiscriminator, checkpoint.components[ROLE].eval())  # built from its kind
     recipe = checkpoint.recipe or {}
     if data is None:
         data = ((recipe.get("data") or {}).get("val") or {}).get("root")

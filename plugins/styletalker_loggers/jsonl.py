@@ -56,7 +56,7 @@ class JsonLinesLogger(MetricLogger):
         if not changed:
             return
         was_open = self._handle is not None
-        if was_open:
+        if self._handle is not None:
             self._handle.close()
         write_text_atomic(self._path, "".join(kept))
         if was_open:

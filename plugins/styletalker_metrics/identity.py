@@ -41,6 +41,7 @@ class IdentitySimilarity(Metric):
         track = track_landmarks(item.frames)
         missing = float(track.missing)
         nan = {"csim": float("nan"), "csim_distance": float("nan"), "csim_missing_faces": missing}
+        assert item.reference_image is not None  # in requires: the engine gives it
         reference = self.reference_descriptor(item.reference_image)
         indices = np.flatnonzero(track.found)
         if reference is None or len(indices) == 0:

@@ -178,11 +178,11 @@ def track_mouth(frames: torch.Tensor, track_frames: int) -> MouthTrack:
     tracked = np.zeros(t, dtype=bool)
     found = np.flatnonzero(detected)
     if len(found) and track_frames > 0:
-        for index in np.flatnonzero(~detected):
-            nearest = int(found[np.argmin(np.abs(found - index))])
-            if abs(nearest - index) <= track_frames:
-                points[index] = analyzer.landmarks(images[index], boxes[nearest])
-                tracked[index] = True
+        for gap in np.flatnonzero(~detected).tolist():
+            nearest = int(found[np.argmin(np.abs(found - gap))])
+            if abs(nearest - gap) <= track_frames:
+                points[gap] = analyzer.landmarks(images[gap], boxes[nearest])
+                tracked[gap] = True
     track = MouthTrack(points, detected, tracked)
     _TRACKS[key] = track
     while len(_TRACKS) > 8:

@@ -9,7 +9,8 @@ grow with the sequence length); see :class:`styletalker_core.interfaces.PriorBac
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -130,7 +131,7 @@ class TransformerBackbone(PriorBackbone):
 
     def sequence(self, inputs: torch.Tensor) -> torch.Tensor:
         x = self.embed(inputs)
-        for block in self.blocks:
+        for block in cast("Iterable[TransformerBlock]", self.blocks):
             x = block.sequence(x)
         return self.norm(x)
 
@@ -138,7 +139,7 @@ class TransformerBackbone(PriorBackbone):
         caches = state if state is not None else [None] * len(self.blocks)
         x = self.embed(inputs)
         updated = []
-        for block, cache in zip(self.blocks, caches):
+        for block, cache in zip(cast("Iterable[TransformerBlock]", self.blocks), caches):
             x, cache = block.step(x, cache)
             updated.append(cache)
         return self.norm(x), updated

@@ -23,6 +23,8 @@ class OffsetHead(nn.Module):
     small and the composed latent starts near w_id.
     """
 
+    layer_index: torch.Tensor  # buffer
+
     def __init__(self, in_dim: int, num_ws: int, w_dim: int, layers: list[int], init_scale: float = 0.1) -> None:
         super().__init__()
         self.num_ws, self.w_dim = num_ws, w_dim

@@ -30,7 +30,7 @@ class PriorState:
 
     backbone: Any
     last_z: torch.Tensor
-    audio_past: torch.Tensor
+    audio_past: torch.Tensor | None  # None before the first chunk
 
 
 class AutoregressivePrior(Prior):

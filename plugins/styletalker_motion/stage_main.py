@@ -232,7 +232,7 @@ class StyleTalkerMainStage(TrainingStage):
             total = total + self.objective.l1_weight * l1
             values["l1"] = float(l1.detach())
             for name, points, weight in self.regions:
-                region = masked_l1(error, self._region_mask(batch, points, first, count, fake.shape[-2:])).mean()
+                region = masked_l1(error, self._region_mask(batch, points, first, count, (fake.shape[-2], fake.shape[-1]))).mean()
                 total = total + weight * region
                 values[f"{name}_l1"] = float(region.detach())
             if self.readings_oracle is not None:
@@ -259,6 +259,7 @@ class StyleTalkerMainStage(TrainingStage):
                              clean_lips: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         """Squared distance per frame between the lip offsets from degraded speech and (detached) from clean speech."""
         audio = batch["audio"]
+        assert self.audio_augment is not None  # called only in the consistency mode, with an augmentation
         degraded = self.audio_augment(audio.cpu(), rng).to(audio.device)
         heard = self.head.training_latents(ws, w_id, degraded, context, motion=False)
         return ((heard.dw_lip - clean_lips.detach()) ** 2).flatten(2).sum(-1).mean()
@@ -268,7 +269,8 @@ class StyleTalkerMainStage(TrainingStage):
         """The landmark boxes of ``points`` in frames first..first+count of every clip -> mask [b count, 1, h, w]."""
         landmarks = require_landmarks(batch, "objective.mouth_weight and objective.eyes_weight need")
         window = landmarks[:, first:first + count].flatten(0, 1)
-        return landmark_box_mask(window, points, tuple(size), REGION_MARGIN, tuple(batch["frames"].shape[-2:]))
+        frames = batch["frames"]
+        return landmark_box_mask(window, points, size, REGION_MARGIN, (frames.shape[-2], frames.shape[-1]))
 
     def _discriminator_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         assert self.discriminator is not None and self._fake is not None

@@ -84,7 +84,7 @@ def check_generator_layout(record: PersistentRecord, where: str) -> None:
 
 def discriminator_epilogue(record: PersistentRecord, where: str) -> str:
     """The attribute name of the discriminator's last block (NVlabs: ``b4``), found by its class."""
-    expected = {"": "Discriminator"}
+    expected: dict[str, str | tuple[str, ...]] = {"": "Discriminator"}
     for name, child in record.children().items():
         if isinstance(child, PersistentRecord) and name.startswith("b") and name[1:].isdigit():
             expected[name] = ("DiscriminatorBlock", "DiscriminatorEpilogue")

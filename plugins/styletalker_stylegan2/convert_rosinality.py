@@ -17,7 +17,7 @@ import math
 import re
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -27,6 +27,9 @@ from styletalker_core.checkpoint.safe_pickle import weights_only_refusal
 from styletalker_core.errors import CheckpointError
 from styletalker_core.interfaces import ComponentSource, Converter
 from styletalker_core.nn import binomial_filter
+
+if TYPE_CHECKING:
+    from styletalker_stylegan2.generator import StyleGAN2Generator
 
 logger = logging.getLogger(__name__)
 
@@ -166,10 +169,11 @@ def discriminator_options(state: dict[str, torch.Tensor], source: str) -> dict[s
 
 def _mean_w(module: torch.nn.Module) -> None:
     """Fill w_avg with the mean of mapped latents (rosinality's generate.py does the same)."""
+    generator = cast("StyleGAN2Generator", module)  # the component this source builds
     rng = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        z = torch.randn(W_AVG_SAMPLES, module.z_dim, generator=rng)
-        module.w_avg.copy_(module.mapping(z)[:, 0].mean(dim=0))
+        z = torch.randn(W_AVG_SAMPLES, generator.z_dim, generator=rng)
+        generator.w_avg.copy_(generator.mapping(z)[:, 0].mean(dim=0))
     logger.warning("no latent_avg in the file: w_avg estimated from %d mapped samples", W_AVG_SAMPLES)
 
 

@@ -100,6 +100,7 @@ class DiscriminatorEpilogue(nn.Module):
         x = self.fc(x.flatten(1).to(torch.float32))
         x = self.out(x)
         if self.cmap_dim > 0:
+            assert cmap is not None  # a conditional discriminator maps its label
             x = (x * cmap).sum(dim=1, keepdim=True) * (1 / math.sqrt(self.cmap_dim))
         return x
 
@@ -166,4 +167,5 @@ class StyleGAN2Discriminator(Discriminator):
         for res in self.block_resolutions:
             x = getattr(self, f"b{res}")(x, img)
         cmap = self.mapping(None, c) if self.c_dim > 0 else None
+        assert x is not None  # there is at least one block
         return self.epilogue(x.to(torch.float32), cmap)

@@ -99,4 +99,5 @@ class StyleGAN2Generator(StyleGenerator):
             x, img = block(x, img, block_ws, noise_mode=noise_mode, dtype=self.compute_dtype,
                            memory_format=memory_format(True if self.channels_last is None else self.channels_last,
                                                        ws.shape[0]))
+        assert img is not None  # every block adds its RGB
         return img

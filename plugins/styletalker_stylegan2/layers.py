@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,6 +22,9 @@ class SynthesisLayer(nn.Module):
     Modulated, demodulated k x k convolution (optionally up-sampling by 2 first), plus
     per-pixel noise scaled by a learned strength, bias and leaky ReLU.
     """
+
+    resample_filter: torch.Tensor  # buffer
+    noise_const: torch.Tensor  # buffer
 
     def __init__(
         self,
@@ -100,6 +104,8 @@ class SynthesisBlock(nn.Module):
     The 4x4 block starts from a learned constant; later blocks up-sample in conv0.
     """
 
+    resample_filter: torch.Tensor  # buffer
+
     def __init__(
         self,
         in_channels: int,
@@ -116,7 +122,7 @@ class SynthesisBlock(nn.Module):
         self.in_channels = in_channels
         self.resolution = resolution
         self.register_buffer("resample_filter", binomial_filter(resample_filter), persistent=False)
-        common = dict(w_dim=w_dim, resolution=resolution, use_noise=use_noise, resample_filter=resample_filter,
+        common: dict[str, Any] = dict(w_dim=w_dim, resolution=resolution, use_noise=use_noise, resample_filter=resample_filter,
                       conv_clamp=conv_clamp, modconv_mode=modconv_mode)
         self.num_conv = 0
         if in_channels == 0:
@@ -143,6 +149,7 @@ class SynthesisBlock(nn.Module):
             x = x.contiguous(memory_format=memory_format)
             x = self.conv1(x, ws[:, 0], noise_mode=noise_mode)
         else:
+            assert x is not None  # a later block gets the previous block's features
             x = x.to(dtype=dtype, memory_format=memory_format)
             x = self.conv0(x, ws[:, 0], noise_mode=noise_mode)
             x = self.conv1(x, ws[:, 1], noise_mode=noise_mode)

@@ -4,7 +4,7 @@ configs T (translation equivariant) and R (also rotation equivariant), as in NVl
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -75,7 +75,7 @@ class StyleGAN3Generator(StyleGenerator):
         self.num_ws = num_layers + 2
         s = layer_schedule(resolution, img_channels, channel_base, channel_max, num_layers, num_critical,
                            first_cutoff, first_stopband, last_stopband_rel, margin_size)
-        synthesis = nn.Module()
+        synthesis: Any = nn.Module()  # holds input and the layers under NVlabs' names
         synthesis.input = SynthesisInput(w_dim, int(s["channels"][0]), int(s["sizes"][0]),
                                          s["sampling_rates"][0], s["cutoffs"][0])
         self.layer_names = []
@@ -103,10 +103,10 @@ class StyleGAN3Generator(StyleGenerator):
 
     def synthesis(self, ws: torch.Tensor, noise_mode: str = "const", update_emas: bool = False) -> torch.Tensor:
         self.check_synthesis_inputs(ws, noise_mode)
-        ws = ws.to(torch.float32).unbind(dim=1)
-        x = self.synthesis_network.input(ws[0])
+        per_layer = ws.to(torch.float32).unbind(dim=1)
+        x = self.synthesis_network.input(per_layer[0])
         x = x.to(dtype=self.compute_dtype, memory_format=memory_format(self.channels_last, x.shape[0]))
-        for name, w in zip(self.layer_names, ws[1:]):
+        for name, w in zip(self.layer_names, per_layer[1:]):
             x = getattr(self.synthesis_network, name)(x, w, update_emas=update_emas)
         x = x.to(torch.float32, memory_format=torch.contiguous_format)
         return x * self.output_scale if self.output_scale != 1 else x

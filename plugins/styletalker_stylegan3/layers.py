@@ -26,6 +26,10 @@ class SynthesisInput(nn.Module):
     [3, 3] is a user transform (identity by default; the equivariance test rotates it).
     """
 
+    transform: torch.Tensor  # buffer
+    freqs: torch.Tensor  # buffer
+    phases: torch.Tensor  # buffer
+
     def __init__(self, w_dim: int, channels: int, size: int, sampling_rate: float, bandwidth: float) -> None:
         super().__init__()
         self.w_dim = w_dim
@@ -80,6 +84,10 @@ class SynthesisLayer(nn.Module):
     radial jinc in config R, except for critically sampled layers). ToRGB is the last layer:
     1x1, no demodulation, no nonlinearity.
     """
+
+    magnitude_ema: torch.Tensor  # buffer
+    up_filter: torch.Tensor  # buffer
+    down_filter: torch.Tensor  # buffer
 
     def __init__(
         self,

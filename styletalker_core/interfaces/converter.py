@@ -59,14 +59,14 @@ class Computed:
 Rule = Rename | Drop | Computed
 
 
-@attrs.frozen
+@attrs.frozen(init=False)  # its own __init__ takes any sequence of rules
 class KeyTable:
     """An ordered list of rules; the first rule whose source pattern matches a key applies."""
 
     rules: tuple[Rule, ...]
 
     def __init__(self, rules: Sequence[Rule]) -> None:
-        self.__attrs_init__(tuple(rules))  # type: ignore[attr-defined]  # attrs adds it: the class defines __init__
+        self.__attrs_init__(tuple(rules))
 
 
 @attrs.define

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
 
 from styletalker_core.errors import StyleTalkerError
+from styletalker_core.interfaces.oracle import FactorOracle
 from styletalker_core.paths import find_project_file
 
 DEFAULT_READINGS = ("mouth_open", "eye_open")
@@ -32,11 +34,12 @@ def load_frozen_oracle(path: str) -> nn.Module:
     return load_oracle_checkpoint(found)
 
 
-def load_oracle_checkpoint(path: Path) -> nn.Module:
+def load_oracle_checkpoint(path: Path) -> FactorOracle:
     """The ``oracle`` component of an existing checkpoint file, frozen: eval mode, no gradients."""
     from styletalker_core.checkpoint import load_checkpoint
 
-    return load_checkpoint(path, roles=["oracle"])["oracle"].eval().requires_grad_(False)
+    oracle = load_checkpoint(path, roles=["oracle"])["oracle"].eval().requires_grad_(False)
+    return cast("FactorOracle", oracle)  # built from the oracle kind
 
 
 def reading_error(oracle: nn.Module, generated: torch.Tensor, targets: torch.Tensor,
