@@ -233,14 +233,14 @@ def training_table(recipes: list[Group]) -> list[str]:
         cells = []
         for key in keys:
             stage, name = key.split(".", 1)
-            values = [run.training_evaluation.get(stage, {}).get(name, math.nan) for run in group.runs]
-            finite = [value for value in values if math.isfinite(value)]
+            per_seed = [run.training_evaluation.get(stage, {}).get(name, math.nan) for run in group.runs]
+            finite = [value for value in per_seed if math.isfinite(value)]
             if not finite:
                 cells.append("-")
-            elif len(values) == 1:
-                cells.append(format_number(values[0]))
+            elif len(per_seed) == 1:
+                cells.append(format_number(per_seed[0]))
             else:
-                cells.append(f"{format_number(float(np.mean(finite)))} ({', '.join(format_number(v) for v in values)})")
+                cells.append(f"{format_number(float(np.mean(finite)))} ({', '.join(format_number(v) for v in per_seed)})")
         lines.append(f"| {group.name} | " + " | ".join(cells) + " |")
     return lines
 

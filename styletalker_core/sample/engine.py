@@ -301,6 +301,7 @@ class Sampler:
 
         size = self.head.image_encoder.resolution
         if reference.picture is not None:
+            assert reference.affines is not None  # an image reference has both
             return Backdrop(reference.picture, reference.affines)
         try:
             store = FrameStore(path, self.head.fps, reference.count)
@@ -309,7 +310,8 @@ class Sampler:
         if reference.track is not None:
             affines = np.stack([crop_affine(points, size) for points in reference.track[: len(store)]])
         else:
-            affines = square_affine(*store[0].shape[:2], size)[None]
+            height, width = store[0].shape[:2]
+            affines = square_affine(height, width, size)[None]
         return Backdrop(store, affines)
 
     def settings(self, **overrides: object) -> SampleSettings:

@@ -8,8 +8,9 @@ import math
 import shlex
 import sys
 import time
+from collections.abc import Sized
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import torch
@@ -89,6 +90,7 @@ def average_gradients(parameters: list[nn.Parameter], world_size: int) -> None:
     offset = 0
     for parameter in parameters:
         count = parameter.numel()
+        assert parameter.grad is not None  # every gradient was set above
         parameter.grad.copy_(flat[offset:offset + count].view_as(parameter))
         offset += count
 
@@ -136,8 +138,9 @@ def run_stage(stage: TrainingStage, context: StageContext, loggers: list[MetricL
             rewind(context.stage_name, start_step)
 
     dataset = stage.dataset()
+    size = len(cast("Sized", dataset))  # stages train on map-style datasets
     batches = StepBatches(
-        len(dataset), config.batch_size, derive_seed(context.recipe.seed, context.stage_name, "data"),
+        size, config.batch_size, derive_seed(context.recipe.seed, context.stage_name, "data"),
         start_step, config.steps, runtime.rank, runtime.world_size,
     )
     loader = DataLoader(
