@@ -49,7 +49,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_sampling  # noqa: E402 - the helpers this benchmark reuses
+import bench_sampling  # the helpers this benchmark reuses
 
 LONG_SECONDS = 600.0
 SHORT_SECONDS = 10.0
@@ -113,7 +113,7 @@ def format_report(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def test_long_recording_samples_in_flat_memory_at_speed(benchmark, tmp_path, capsys):  # noqa: ANN001
+def test_long_recording_samples_in_flat_memory_at_speed(benchmark, tmp_path, capsys) -> None:  # noqa: ANN001
     import pytest
 
     model = bench_sampling.model_path()

@@ -1,4 +1,5 @@
-"""Registers the domain plugin's components: domain pretraining stages (StyleGAN training, training from labels, encoder training, joint autoencoding)."""
+"""Registers the domain plugin's components: domain pretraining stages (StyleGAN training, training from
+labels, encoder training, joint autoencoding)."""
 
 from __future__ import annotations
 

@@ -44,7 +44,6 @@ class PriorOnlyStage(TrainingStage):
         return {"prior": self.head.prior}
 
     def loss(self, phase: str, batch: dict[str, Any], step: int) -> tuple[torch.Tensor, dict[str, float]]:
-        frames = batch["frames"]
         ws, w_id = batch_latents(batch, self.head)
         context = batch_context(batch, self.head.samples_per_frame)
         rng = torch.Generator().manual_seed(self.context.recipe.seed * 1_000_003 + step)  # exact on resume

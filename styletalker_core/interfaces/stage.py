@@ -8,8 +8,8 @@ progress, divergence checks. A stage plugin owns only the science of one stage.
 from __future__ import annotations
 
 import abc
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import attrs
@@ -128,21 +128,21 @@ class TrainingStage(abc.ABC):
         """Phases of ``step``, in order. Default: one phase ``main``."""
         return [Phase("main")]
 
-    def after_step(self, step: int) -> None:
+    def after_step(self, step: int) -> None:  # noqa: B027 - an optional hook: the default does nothing
         """Called after every optimizer step (EMA updates, schedules of the stage's own)."""
 
     def extra_state(self) -> dict[str, Any]:
         """JSON-serialisable state beyond module weights, saved for resume."""
         return {}
 
-    def load_extra_state(self, state: dict[str, Any]) -> None:
+    def load_extra_state(self, state: dict[str, Any]) -> None:  # noqa: B027 - an optional hook
         """Restore what ``extra_state`` returned."""
 
     def buffers_to_save(self) -> dict[str, nn.Module]:
         """Extra modules saved for resume but not optimised (EMA copies). Default none."""
         return {}
 
-    def finalize(self) -> None:
+    def finalize(self) -> None:  # noqa: B027 - an optional hook
         """Set what the stage's result holds beyond its trained weights (a generator's truncation
         centre, an encoder's out-of-domain threshold). Called once, on rank 0, after the last step and
         before ``evaluate()`` and saving; it may read only the trained modules and the data, so a

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import typing
 from typing import Annotated, Any
@@ -101,7 +102,7 @@ def parameter_annotations(entry: Entry) -> dict[str, inspect.Parameter]:
     target = factory.__init__ if inspect.isclass(factory) else factory
     try:
         hints = typing.get_type_hints(target, include_extras=True)
-    except Exception:  # unresolvable forward references: fall back to raw annotations
+    except Exception:  # noqa: BLE001 - unresolvable forward references (any error): fall back to raw annotations
         hints = {}
     parameters = {}
     for name, parameter in entry.signature().parameters.items():
@@ -181,8 +182,6 @@ def build_component(
             raise error.at(recipe_path) from error
         raise
     resolved = ComponentSpec(name=spec.name, options=options, weights=spec.weights, kind=kind)
-    try:
+    with contextlib.suppress(AttributeError):  # slotted or frozen objects: not checkpointable, nothing to record
         object.__setattr__(instance, "component_spec", resolved)
-    except AttributeError:  # slotted or frozen objects: not checkpointable, nothing to record
-        pass
     return instance
