@@ -7,11 +7,11 @@ from pathlib import Path
 import attrs
 import numpy as np
 import torch
+from test_talking_head_toys import toy_components, toy_registries
 
 from styletalker_core.checkpoint import save_checkpoint
 from styletalker_core.media import write_audio, write_image, write_video
 from styletalker_core.registry import Registries
-from test_talking_head_toys import toy_components, toy_registries
 
 RESOLUTION = 16
 SAMPLE_RATE = 16000

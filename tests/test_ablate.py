@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from sample_toys import speech_like
+from test_talking_head_toys import toy_registries
 from torch import nn
 
-from sample_toys import speech_like
 from styletalker_core.ablate import AblationSettings, fitted_indices, generate_items, load_clips, run_ablation
 from styletalker_core.ablate.report import best_runs, difference_cell, interval_cell
 from styletalker_core.ablate.statistics import Difference, Interval
@@ -31,7 +32,6 @@ from styletalker_core.evaluate.report import Summary
 from styletalker_core.interfaces.stage import TrainingStage
 from styletalker_core.model import TalkingHead
 from styletalker_core.registry import Origin, Registries
-from test_talking_head_toys import toy_registries
 
 ORIGIN = Origin("styletalker-tests", "0.0.0", "tests.test_ablate")
 FRAMES = 20
@@ -230,14 +230,15 @@ def test_ablate_two_recipes_end_to_end(registries: Registries, dataset: Path, tm
 
 
 def test_generated_items_follow_the_modes(registries: Registries, dataset: Path, tmp_path: Path) -> None:
-    from styletalker_core.checkpoint import save_checkpoint
     from test_talking_head_toys import toy_components
+
+    from styletalker_core.checkpoint import save_checkpoint
 
     model = save_checkpoint(tmp_path / "model.safetensors", toy_components(registries), recipe={"name": "toy"})
     head = TalkingHead.from_checkpoint(model, registries)
     clips = load_clips(dataset, 2, explicit=False)
     assert [clip.clip_id for clip in clips] == ["clip2", "clip3"]
-    [(name, item, source)] = list(generate_items(head, clips[:1], "audio", seed=3))[:1]
+    [(name, item, _source)] = list(generate_items(head, clips[:1], "audio", seed=3))[:1]
     assert name == "clip2" and item.frames.shape == (FRAMES, 3, 16, 16) and item.motion_frames is None
     again = next(generate_items(head, clips[:1], "audio", seed=3))[1]
     torch.testing.assert_close(again.frames, item.frames)  # seeded
@@ -270,7 +271,7 @@ def test_ablate_refuses_unmarked_training_data_and_bad_settings(registries: Regi
     _, elsewhere = write_recipes(tmp_path / "other", tmp_path / "another_dataset")
     with pytest.raises(StyleTalkerError, match="evaluate on different datasets"):
         run_ablation(AblationSettings([str(base), str(elsewhere)], tmp_path / "out"), registries)
-    with pytest.raises(StyleTalkerError, match="no manifest.json"):
+    with pytest.raises(StyleTalkerError, match=r"no manifest.json"):
         run_ablation(AblationSettings([str(elsewhere)], tmp_path / "out", runs=tmp_path / "runs"), registries)
     assert not (tmp_path / "runs").exists()  # checked before any training
 
@@ -288,15 +289,16 @@ def test_best_runs_need_two_scores() -> None:
 @pytest.fixture
 def toy_model(registries: Registries, tmp_path: Path) -> Path:
     """A trained-model file of the toy talking head, storing the toy recipe it was 'trained' with."""
-    from styletalker_core.checkpoint import save_checkpoint
     from test_talking_head_toys import toy_components
+
+    from styletalker_core.checkpoint import save_checkpoint
 
     return save_checkpoint(tmp_path / "toy_model.safetensors", toy_components(registries), recipe={"name": "toy_model_recipe"})
 
 
 def test_ablate_evaluates_given_model_files_without_training(registries: Registries, dataset: Path, toy_model: Path,
                                                              tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    base, ablated = write_recipes(tmp_path, dataset)
+    base, _ablated = write_recipes(tmp_path, dataset)
     monkeypatch.setattr("styletalker_core.plugin_host.get_registries", lambda: registries)
     out, runs = tmp_path / "given", tmp_path / "runs"
     # One model per recipe: the recipe gives name, metrics and data; nothing is trained.

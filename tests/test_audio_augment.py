@@ -79,7 +79,7 @@ def test_probability_zero_is_the_identity() -> None:
 def test_recipe_table_is_checked() -> None:
     assert AudioAugmentation.from_table(None) is None and AudioAugmentation.from_table({}) is None
     assert AudioAugmentation.from_table({"noise": 0.5}).noise == 0.5
-    with pytest.raises(ValueError, match="unknown option.*nosie"):
+    with pytest.raises(ValueError, match=r"unknown option.*nosie"):
         AudioAugmentation.from_table({"nosie": 0.5})
     with pytest.raises(ValueError, match="probability"):
         AudioAugmentation(noise=1.5)

@@ -93,7 +93,7 @@ class Case:
 CASES: list[Case] = []
 
 
-def case(command: str, name: str, expect: str = "error", **options: object):  # noqa: ANN201
+def case(command: str, name: str, expect: str = "error", **options: object):
     def register(build: Callable[[Workspace], Run]) -> Callable[[Workspace], Run]:
         CASES.append(Case(command, name, build, expect, **options))
         return build
@@ -195,7 +195,7 @@ class Evil:
     def __init__(self, marker: Path) -> None:
         self.marker = marker
 
-    def __reduce__(self):  # noqa: ANN204
+    def __reduce__(self):
         return (os.system, (f"touch {self.marker}",))
 
 
@@ -326,7 +326,8 @@ _image_case("0x0 .png header", "error", lambda w: png_header_only(w.tmp / "zero.
 _image_case("a folder", "error", lambda w: (w.tmp / "folder.png").mkdir() or w.tmp / "folder.png")
 _image_case("missing", "error", lambda w: w.tmp / "missing.png")
 _image_case("a .wav file", "error", lambda w: write_wav(w.tmp / "speech.wav", tone(0.3)))
-_image_case("an .mp4 video (a video reference: its frame 0 is the identity)", "ok", lambda w: shutil.copy(w.shared.motion, w.tmp / "video.mp4") and w.tmp / "video.mp4")
+_image_case("an .mp4 video (a video reference: its frame 0 is the identity)", "ok",
+            lambda w: shutil.copy(w.shared.motion, w.tmp / "video.mp4") and w.tmp / "video.mp4")
 
 
 @case("sample", "image without a face (alignment on)")

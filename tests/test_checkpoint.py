@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from styletalker_core.checkpoint import format as checkpoint_format
 from styletalker_core.checkpoint import (
     load_checkpoint,
     load_component_weights,
@@ -20,9 +21,8 @@ from styletalker_core.checkpoint import (
     save_checkpoint,
     sniff_format,
 )
-from styletalker_core.checkpoint import format as checkpoint_format
-from styletalker_core.io.atomic import atomic_path, write_json_atomic
 from styletalker_core.errors import CheckpointError
+from styletalker_core.io.atomic import atomic_path, write_json_atomic
 from styletalker_core.registry import ComponentSpec, build_component
 
 
@@ -125,6 +125,7 @@ def test_metadata_round_trips(tmp_path, registries, generator):
 
 def test_checkpoint_needing_a_missing_plugin_names_file_role_and_component(tmp_path, registries, generator):
     from conftest import TEST_ORIGIN, TinyGenerator
+
     from styletalker_core.registry import Registries
 
     path = save_checkpoint(tmp_path / "g.safetensors", {"generator": generator})
@@ -179,10 +180,9 @@ def test_atomic_path_replaces_only_on_success(tmp_path):
     target = tmp_path / "sub" / "notes.json"
     write_json_atomic(target, {"a": 1})
     assert json.loads(target.read_text()) == {"a": 1}
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as temporary:
-            temporary.write_text("partial")
-            raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError), atomic_path(target) as temporary:
+        temporary.write_text("partial")
+        raise RuntimeError("interrupted")
     assert json.loads(target.read_text()) == {"a": 1}
     assert [p.name for p in target.parent.iterdir()] == ["notes.json"]
 
@@ -293,7 +293,7 @@ def test_safetensors_file_without_styletalker_metadata_points_to_convert(tmp_pat
     path = tmp_path / "raw.safetensors"
     save_file({"w": torch.ones(2)}, str(path))
     assert sniff_format(path) == "safetensors"
-    with pytest.raises(CheckpointError, match="without styletalker metadata.*styletalker convert"):
+    with pytest.raises(CheckpointError, match=r"without styletalker metadata.*styletalker convert"):
         load_checkpoint(path, registries=registries)
 
 

@@ -12,13 +12,6 @@ import pickle
 import pytest
 import torch
 import torch.nn.functional as F
-
-from styletalker_core.checkpoint import load_checkpoint, read_metadata
-from styletalker_core.checkpoint.convert import ConversionError, convert_checkpoint
-from styletalker_core.checkpoint.safe_pickle import UnsafePickleError
-from styletalker_core.cli.main import main
-from styletalker_core.errors import CheckpointError
-from styletalker_core.nn.reference import conv2d_resample_reference
 from test_convert_builders import (
     PAYLOAD_FILE_NAME,
     nvlabs_mapping_reference,
@@ -34,6 +27,13 @@ from test_convert_builders import (
     write_rosinality_checkpoint,
     write_rosinality_training_checkpoint,
 )
+
+from styletalker_core.checkpoint import load_checkpoint, read_metadata
+from styletalker_core.checkpoint.convert import ConversionError, convert_checkpoint
+from styletalker_core.checkpoint.safe_pickle import UnsafePickleError
+from styletalker_core.cli.main import main
+from styletalker_core.errors import CheckpointError
+from styletalker_core.nn.reference import conv2d_resample_reference
 
 
 def nvlabs_discriminator_reference(state: dict, images: torch.Tensor, resolution: int, c=None) -> torch.Tensor:
@@ -167,7 +167,7 @@ def test_malicious_pickle_is_refused_and_nothing_runs(tmp_path, protocol):
     path = tmp_path / "evil.pkl"
     with path.open("wb") as handle:
         pickle.dump({"G_ema": _Exploit(target), "note": "_reconstruct_persistent_obj"}, handle, protocol=protocol)
-    with pytest.raises(UnsafePickleError, match="posix.system|os.system|nt.system"):
+    with pytest.raises(UnsafePickleError, match=r"posix.system|os.system|nt.system"):
         convert_checkpoint(path, tmp_path / "out.safetensors", format_name="nvlabs-stylegan2")
     assert not target.exists()
     assert main(["convert", str(path), str(tmp_path / "out.safetensors"), "--format", "nvlabs-stylegan2"]) == 2

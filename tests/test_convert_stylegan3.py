@@ -10,10 +10,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-from styletalker_core.checkpoint import load_checkpoint
-from styletalker_core.checkpoint.convert import ConversionError, convert_checkpoint
-from styletalker_core.nn.reference import filtered_lrelu_reference
 from test_convert_builders import (
     PAYLOAD_FILE_NAME,
     nvlabs_mapping_reference,
@@ -23,6 +19,10 @@ from test_convert_builders import (
     reference_state,
     write_nvlabs_pickle,
 )
+
+from styletalker_core.checkpoint import load_checkpoint
+from styletalker_core.checkpoint.convert import ConversionError, convert_checkpoint
+from styletalker_core.nn.reference import filtered_lrelu_reference
 
 
 def stylegan3_layer_settings(kwargs: dict) -> tuple[list[dict], dict]:

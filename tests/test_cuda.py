@@ -11,10 +11,9 @@ import math
 import socket
 from pathlib import Path
 
+import engine_toys
 import pytest
 import torch
-
-import engine_toys
 
 pytestmark = [
     pytest.mark.cuda,

@@ -129,5 +129,5 @@ def test_selection_options(tmp_path):
         ShardedClipDataset(str(tmp_path), latent_cache="missing")
     with pytest.raises(StyleTalkerError, match="reference"):
         ShardedClipDataset(str(tmp_path), reference="last")
-    with pytest.raises(StyleTalkerError, match="manifest.json"):
+    with pytest.raises(StyleTalkerError, match=r"manifest.json"):
         ShardedClipDataset(str(tmp_path / "nowhere"))

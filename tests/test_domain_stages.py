@@ -12,15 +12,14 @@ import torch
 from styletalker_core.checkpoint import load_checkpoint, save_checkpoint
 from styletalker_core.data.shards import Clip, ShardWriter
 from styletalker_core.errors import StyleTalkerError
+from styletalker_core.losses import reading_error
 from styletalker_core.plugin_host import get_registries
 from styletalker_core.recipe import load_recipe
 from styletalker_core.registry import ComponentSpec, build_component
 from styletalker_core.train import train_recipe
-from styletalker_core.losses import reading_error
 from styletalker_domain.evaluation import oracle_agreement, r_squared
 from styletalker_domain.factors import FactorProbe, factor_targets
 from styletalker_domain.objective import ObjectiveConfig, ReconstructionObjective, hardest_pixels, progressive_stage
-
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -262,7 +261,7 @@ def test_readings_term_pulls_the_oracles_reading_of_the_reconstruction_to_the_ta
     assert all(parameter.grad is None for parameter in objective.readings_oracle.parameters())
     with torch.no_grad():
         assert float(reading_error(oracle, images, -images)) > 1e-4  # the readings do vary with the image
-    with pytest.raises(StyleTalkerError, match="readings_oracle 'missing.safetensors'.*oracle_synthetic_loss"):
+    with pytest.raises(StyleTalkerError, match=r"readings_oracle 'missing.safetensors'.*oracle_synthetic_loss"):
         ReconstructionObjective(ObjectiveConfig(perceptual_weight=0.0, latent_weight=0.0, delta_weight=0.0,
                                                 readings_weight=1.0, readings_oracle="missing.safetensors"))
     with pytest.raises(StyleTalkerError, match=r"readings_factors \['lips'\]"):
@@ -299,7 +298,7 @@ def test_factor_probe_reads_standardised_targets_in_image_order():
     # a probe that predicts the mean scores the variance of the standardised targets: (n - 1) / n
     with torch.no_grad():
         assert float(probe.loss(torch.randn(4, 2, 3), targets)) == pytest.approx(0.75)
-    with pytest.raises(StyleTalkerError, match="labels c.*set labels = true"):
+    with pytest.raises(StyleTalkerError, match=r"labels c.*set labels = true"):
         factor_targets(batch, ["c"])
     with pytest.raises(StyleTalkerError, match="pose have several values per frame"):
         factor_targets({"labels": {"pose": torch.zeros(2, 2, 3)}}, ["pose"])
@@ -328,7 +327,7 @@ hard_fraction = 0.05
     assert set(load_checkpoint(result.stages[0].checkpoint).components) == {"generator", "image_encoder"}
 
     unlabelled = load_recipe(write_recipe("u.toml", _recipe_text(tiny_data, stages)))
-    with pytest.raises(StyleTalkerError, match="centre_x, centre_y.*set labels = true"):
+    with pytest.raises(StyleTalkerError, match=r"centre_x, centre_y.*set labels = true"):
         train_recipe(unlabelled, get_registries(), run_dir=tmp_path / "u")
 
 
@@ -378,7 +377,7 @@ mouth_weight = 2.0
         train_recipe(load_recipe(write_recipe("n.toml", no_landmarks)), get_registries(), run_dir=tmp_path / "n")
     unlabelled_val = text.replace("labels = true\nlandmarks = true", "labels = false\nlandmarks = true").replace(
         "labels = false\nlandmarks = true", "labels = true\nlandmarks = true", 1)
-    with pytest.raises(StyleTalkerError, match="stage render scores renderings of \\[data.val\\].*centre_x"):
+    with pytest.raises(StyleTalkerError, match=r"stage render scores renderings of \[data.val\].*centre_x"):
         train_recipe(load_recipe(write_recipe("v.toml", unlabelled_val)), get_registries(), run_dir=tmp_path / "v")
 
 

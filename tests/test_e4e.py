@@ -16,14 +16,13 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from test_convert_builders import rosinality_generator_state
 
 from styletalker_core.checkpoint import load_checkpoint, read_metadata
 from styletalker_core.checkpoint.convert import ConversionError, convert_checkpoint, find_converter
 from styletalker_core.errors import CheckpointError
 from styletalker_core.plugin_host import get_registries
 from styletalker_core.registry import ComponentSpec, build_component
-from test_convert_builders import rosinality_generator_state
-
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -48,7 +47,7 @@ def published_encoder_state(stem, channels, units, w_dim, num_ws, reduction, res
     s["input_layer.2.weight"] = torch.full((stem,), 0.25)
     index, previous = 0, stem
     for depth, count in zip(channels, units):
-        for unit in range(count):
+        for _unit in range(count):
             p = f"body.{index}"
             if previous != depth:
                 s[p + ".shortcut_layer.0.weight"] = torch.randn(depth, previous, 1, 1, generator=g) * 0.3
@@ -227,7 +226,7 @@ def test_files_needing_other_globals_are_refused_and_nothing_runs(tmp_path):
 
     data["opts"] = argparse.Namespace(encoder_type="Encoder4Editing")  # older training scripts stored this
     torch.save(data, source)
-    with pytest.raises(CheckpointError, match="refused to load.*nothing in it was run"):
+    with pytest.raises(CheckpointError, match=r"refused to load.*nothing in it was run"):
         convert_checkpoint(source, tmp_path / "ns.safetensors", format_name="e4e")
 
 

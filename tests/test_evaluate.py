@@ -76,7 +76,7 @@ def test_pairing_folders_and_single_files(folders: tuple[Path, Path], tmp_path: 
     assert single[0].reference_image == references / "b.png"
     (tmp_path / "only_a").mkdir()
     write_image(tmp_path / "only_a" / "a.png", video(0)[0])
-    with pytest.raises(StyleTalkerError, match="b_sample1.mp4: no match in"):
+    with pytest.raises(StyleTalkerError, match=r"b_sample1.mp4: no match in"):
         pair_inputs([str(generated)], [str(tmp_path / "only_a")])
     with pytest.raises(StyleTalkerError, match="not a video file"):
         pair_inputs([str(references / "b.png")])

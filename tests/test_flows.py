@@ -11,7 +11,7 @@ import torch
 from styletalker_core.plugin_host import get_registries
 from styletalker_core.registry import ComponentSpec, build_component
 from styletalker_flows.layers import Permutation
-from styletalker_flows.rq_spline import spline_knots, identity_derivative_raw, rational_quadratic_spline
+from styletalker_flows.rq_spline import identity_derivative_raw, rational_quadratic_spline, spline_knots
 
 
 def make_flow(name: str, dim: int, context_dim: int = 2, seed: int = 0, perturb: float = 0.3):

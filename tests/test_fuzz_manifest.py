@@ -23,6 +23,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from fuzzing import cpu_bound, fuzz  # shared profiles and time bound
 from hypothesis import event, example, given
 from hypothesis import strategies as st
 
@@ -32,13 +33,11 @@ from styletalker_core.sample.manifest import PATH_COLUMNS, job_from_row, read_ma
 from styletalker_core.sample.outputs import output_paths
 from styletalker_core.sample.settings import SETTING_NAMES, SampleSettings
 
-from fuzzing import cpu_bound, fuzz  # noqa: E402  (shared profiles and time bound)
-
 
 class StandInSampler:
     """Runs the checks :meth:`Sampler.run` makes before reading any file, then 'writes' nothing."""
 
-    def run(self, job, overwrite=False, progress=False):  # noqa: ANN001, ANN201
+    def run(self, job, overwrite=False, progress=False):
         check_job(job, overwrite)
         outputs = output_paths(job.out, job.settings.num_samples)
         return SampleResult(outputs, 25, 0.01, {}, 30.0, True)
@@ -92,7 +91,7 @@ PATHS = ["face.png", "speech.wav", "motion.mp4", "out.mp4", "sub/out.mp4", "out.
 SETTING_TEXT = ["", " ", "0", "1", "2", "-1", "1.5", "1e5", "1e400", "nan", "inf", "-0", "true", "false", "yes",
                 "2.0", "9" * 30, "1" * 5000, "loop", "trim", "medium", "ultrafast", "fast ", "\u0663", "\uff11"]
 odd_columns = st.sampled_from(["", " image", "Image", "jobs"]) | st.text(max_size=6)
-columns = st.sampled_from(("motion",) + SETTING_NAMES)
+columns = st.sampled_from(("motion", *SETTING_NAMES))
 path_cells = st.sampled_from(PATHS) | st.text(max_size=10)
 setting_cells = st.sampled_from(SETTING_TEXT) | st.text(max_size=10)
 cells = path_cells | setting_cells
@@ -104,7 +103,7 @@ json_values = st.recursive(
 
 
 @st.composite
-def tables(draw) -> tuple[list[str], list[list[object]]]:  # noqa: ANN001
+def tables(draw) -> tuple[list[str], list[list[object]]]:
     """A header (usually the required columns plus known ones, sometimes odd ones) and rows of cells
     (paths under path columns, setting values under setting columns, sometimes one cell too many)."""
     header = draw(st.lists(columns, max_size=3, unique=True))
@@ -131,7 +130,7 @@ def csv_text(table: tuple[list[str], list[list[object]]]) -> bytes:
 
 
 @st.composite
-def json_manifests(draw) -> bytes:  # noqa: ANN001
+def json_manifests(draw) -> bytes:
     header, rows = draw(tables())
     records = []
     for row in rows:
@@ -148,7 +147,7 @@ TOKENS = [b",", b'"', b"\n", b"\r", b"\x00", b"\xff", b"\xef\xbb\xbf", b"[", b"]
 
 
 @st.composite
-def mutated(draw, source: bytes) -> bytes:  # noqa: ANN001
+def mutated(draw, source: bytes) -> bytes:
     data = bytearray(source)
     for _ in range(draw(st.integers(1, 4))):
         position = draw(st.integers(0, len(data)))

@@ -24,9 +24,10 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from fuzzing import CPU_BOUND_MS, cpu_bound, fuzz  # shared profiles and time bound
 from hypothesis import event, given
-from hypothesis.control import currently_in_test_context
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 from PIL import Image
 
 from styletalker_core.media import (
@@ -40,9 +41,6 @@ from styletalker_core.media import (
     read_audio,
     read_image,
 )
-
-from fuzzing import CPU_BOUND_MS, cpu_bound, fuzz  # noqa: E402  (shared profiles and time bound)
-
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow warns about damaged EXIF data
 
@@ -190,7 +188,7 @@ def warm_up() -> None:
 
 
 @st.composite
-def mutated(draw, seeds: dict[str, bytes]) -> tuple[str, bytes]:  # noqa: ANN001
+def mutated(draw, seeds: dict[str, bytes]) -> tuple[str, bytes]:
     """(seed name, its bytes with a few of them changed), or random bytes now and then."""
     name = draw(st.sampled_from(sorted(seeds)))
     if draw(st.integers(0, 9)) == 0:
@@ -219,10 +217,10 @@ def mutated(draw, seeds: dict[str, bytes]) -> tuple[str, bytes]:  # noqa: ANN001
     return name, bytes(data)
 
 
-def suffix_for(draw, name: str, suffixes: tuple[str, ...]) -> str:  # noqa: ANN001
+def suffix_for(draw, name: str, suffixes: tuple[str, ...]) -> str:
     """Usually the seed's own suffix, sometimes another the reader accepts (or its upper case)."""
     own = Path(name).suffix
-    choice = draw(st.sampled_from([own, own, own] + list(suffixes))) if own else draw(st.sampled_from(suffixes))
+    choice = draw(st.sampled_from([own, own, own, *suffixes])) if own else draw(st.sampled_from(suffixes))
     return choice.upper() if draw(st.integers(0, 9)) == 0 else choice
 
 
@@ -232,7 +230,7 @@ def write(folder: str, suffix: str, data: bytes) -> Path:
     return path
 
 
-def outcome(call, path: Path):  # noqa: ANN001, ANN201
+def outcome(call, path: Path):
     """``call()``'s result, or None when it raised MediaError naming ``path``; any other exception fails."""
     try:
         return call()

@@ -20,17 +20,15 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from conftest import tiny_registries
+from fuzzing import cpu_bound, fuzz  # shared profiles and time bound
 from hypothesis import event, example, given
 from hypothesis import strategies as st
 
-from conftest import tiny_registries
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.paths import PROJECT_ROOT
 from styletalker_core.recipe import Recipe, load_recipe
 from styletalker_core.recipe.toml_writer import dumps
-
-from fuzzing import cpu_bound, fuzz  # noqa: E402  (shared profiles and time bound)
-
 
 TINY = """\
 name = "tiny"
@@ -74,7 +72,7 @@ TINY_REGISTRIES = tiny_registries()
 _REAL: list = []
 
 
-def real_registries():  # noqa: ANN201
+def real_registries():
     if not _REAL:
         from styletalker_core.plugin_host import get_registries
 
@@ -91,7 +89,7 @@ def warm_up() -> None:
         load_recipe(Path(folder) / "tiny.toml", registries=TINY_REGISTRIES)
 
 
-def load(path: Path | str, overrides: list[str], registries) -> Recipe | None:  # noqa: ANN001
+def load(path: Path | str, overrides: list[str], registries) -> Recipe | None:
     """The property: a Recipe, or a StyleTalkerError (returned as None); anything else fails the test."""
     try:
         with cpu_bound():
@@ -155,7 +153,7 @@ TOKENS = [b"[", b"]", b"[[", b"]]", b"{", b"}", b'"', b"'", b"'''", b'"""', b"="
 
 
 @st.composite
-def mutated(draw, source: bytes) -> bytes:  # noqa: ANN001
+def mutated(draw, source: bytes) -> bytes:
     """``source`` with a few insertions, deletions, replacements, duplicated or swapped lines."""
     data = bytearray(source)
     for _ in range(draw(st.integers(1, 4))):
@@ -180,7 +178,7 @@ def mutated(draw, source: bytes) -> bytes:  # noqa: ANN001
     return bytes(data)
 
 
-def set_at(table: dict, path: list[str], value: object) -> None:  # noqa: ANN001
+def set_at(table: dict, path: list[str], value: object) -> None:
     """Put ``value`` at ``path`` in nested tables, replacing whatever is in the way."""
     node = table
     for part in path[:-1]:
@@ -191,8 +189,9 @@ def set_at(table: dict, path: list[str], value: object) -> None:  # noqa: ANN001
 
 
 assignments = st.one_of(
-    st.tuples(field_paths.map(".".join), st.one_of(plausible.map(lambda v: dumps({"v": v})[4:].strip()), values.map(lambda v: dumps({"v": v})[4:].strip() if v is not None
-                                                               else ""), st.text(max_size=12)))
+    st.tuples(field_paths.map(".".join), st.one_of(plausible.map(lambda v: dumps({"v": v})[4:].strip()),
+                                                   values.map(lambda v: dumps({"v": v})[4:].strip() if v is not None else ""),
+                                                   st.text(max_size=12)))
     .map(lambda pair: f"{pair[0]}={pair[1]}"),
     st.text(max_size=20),
     st.sampled_from(["stages.fit.betas.0.x=1", "loggers.\u00b2=1", "loggers.\u00b2.x=1", "seed=" + "[" * 2000,

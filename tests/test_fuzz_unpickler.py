@@ -26,16 +26,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import example, given
+from fuzzing import cpu_bound, fuzz  # shared profiles and time bound
 from hypothesis import event as _event
-from hypothesis.control import currently_in_test_context
+from hypothesis import example, given
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 
 from styletalker_core.checkpoint.safe_pickle import UnsafePickleError, restricted_load
 from styletalker_core.errors import CheckpointError
-
-from fuzzing import cpu_bound, fuzz  # noqa: E402  (shared profiles and time bound)
-
 
 pytestmark = pytest.mark.filterwarnings("ignore:TypedStorage is deprecated")
 
@@ -54,7 +52,7 @@ class RunsOnLoad:
     def __init__(self, function: object, *arguments: object) -> None:
         self.function, self.arguments = function, arguments
 
-    def __reduce__(self):  # noqa: ANN204
+    def __reduce__(self):
         return self.function, self.arguments
 
 
@@ -111,7 +109,7 @@ DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int
 
 
 @st.composite
-def tensors(draw) -> torch.Tensor:  # noqa: ANN001
+def tensors(draw) -> torch.Tensor:
     shape = draw(st.lists(st.integers(0, 4), max_size=3))
     dtype = draw(st.sampled_from(DTYPES))
     tensor = (torch.arange(int(torch.tensor(shape).prod()) if shape else 1) % 7).to(dtype).reshape(shape)
@@ -157,7 +155,7 @@ OPCODES = [
 
 
 @st.composite
-def mutated(draw, source: bytes) -> bytes:  # noqa: ANN001
+def mutated(draw, source: bytes) -> bytes:
     """``source`` with a few bytes replaced, deleted or inserted, or opcodes spliced in."""
     data = bytearray(source)
     for _ in range(draw(st.integers(1, 4))):

@@ -315,7 +315,7 @@ def test_a_folder_the_system_refuses_is_named_even_when_running_as_root(tmp_path
     locked.mkdir()
     real_open = os.open
 
-    def refusing_open(path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def refusing_open(path, *args, **kwargs):
         if Path(path).parent == locked:
             raise PermissionError(13, "Permission denied", str(path))
         return real_open(path, *args, **kwargs)

@@ -103,6 +103,6 @@ def test_training_refuses_before_anything_runs(tmp_path):
 
     recipe = load_recipe("domain_synthetic_64", [f"stages.render.objective.readings_oracle={SCORING_ORACLE}",
                                                  f"output_dir={tmp_path / 'run'}"])
-    with pytest.raises(RecipeError, match="stages.render.objective.readings_oracle and stages.render.oracle are the same file"):
+    with pytest.raises(RecipeError, match=r"stages.render.objective.readings_oracle and stages.render.oracle are the same file"):
         train_recipe(recipe, get_registries())
     assert not (tmp_path / "run").exists()

@@ -22,7 +22,6 @@ from styletalker_core.errors import StyleTalkerError
 from styletalker_core.plugin_host import get_registries
 from styletalker_core.registry import ComponentSpec, build_component
 
-
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 

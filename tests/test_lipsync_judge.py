@@ -121,7 +121,8 @@ def test_lipsync_stage_degrades_the_training_speech_only_with_audio_augment(monk
     from styletalker_lipsync import stage as stage_module
 
     heard = []
-    monkeypatch.setattr(stage_module, "info_nce_loss", lambda d, frames, audio, context, plan, m: heard.append((audio, plan)) or (torch.zeros(()), {}))
+    monkeypatch.setattr(stage_module, "info_nce_loss",
+                        lambda d, frames, audio, context, plan, m: heard.append((audio, plan)) or (torch.zeros(()), {}))
     discriminator = build_component(get_registries(), "lipsync_discriminator", ComponentSpec(
         "contrastive", {"embed_dim": 8, "mouth_height": 8, "mouth_width": 16, "channels": 8, "audio_channels": 8, "n_mels": 20}))
     generator = torch.Generator().manual_seed(0)

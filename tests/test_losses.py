@@ -22,7 +22,6 @@ from styletalker_core.losses import (
 from styletalker_core.losses.lpips import TAP_CHANNELS, VGG16_CONVS
 from styletalker_core.losses.ssim import default_scales
 
-
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
@@ -112,12 +111,12 @@ def test_lpips_refuses_foreign_weights(tmp_path, lpips_files):
     state = dict(lpips_files["state"])
     state["something.else"] = torch.zeros(1)
     save_file(state, str(tmp_path / "bad.safetensors"))
-    with pytest.raises(CheckpointError, match="unexpected key 'something.else'"):
+    with pytest.raises(CheckpointError, match=r"unexpected key 'something.else'"):
         LPIPS().load_weights(tmp_path / "bad.safetensors")
     state = dict(lpips_files["state"])
     del state["lin4.weight"]
     save_file(state, str(tmp_path / "missing.safetensors"))
-    with pytest.raises(CheckpointError, match="lins.4.weight"):
+    with pytest.raises(CheckpointError, match=r"lins.4.weight"):
         LPIPS().load_weights(tmp_path / "missing.safetensors")
 
 

@@ -107,7 +107,7 @@ def test_image_modes_convert_to_rgb_uint8(tmp_path: Path) -> None:
 def test_image_errors_name_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not an image at all")
-    with pytest.raises(MediaError, match="broken.png"):
+    with pytest.raises(MediaError, match=r"broken.png"):
         read_image(bad)
     with pytest.raises(MediaError, match="no such image"):
         read_image(tmp_path / "absent.png")
@@ -223,12 +223,11 @@ def test_streaming_writer_pads_short_audio_and_reads_at_other_rates(tmp_path: Pa
 def test_writer_without_audio_and_abort(tmp_path: Path) -> None:
     write_video(tmp_path / "silent.mp4", moving_frames(5))
     assert not probe_video(tmp_path / "silent.mp4").has_audio
-    with pytest.raises(NoAudioTrackError, match="silent.mp4"):
+    with pytest.raises(NoAudioTrackError, match=r"silent.mp4"):
         read_audio(tmp_path / "silent.mp4")
-    with pytest.raises(RuntimeError):
-        with VideoWriter(tmp_path / "aborted.mp4") as writer:
-            writer.write_frames(moving_frames(3))
-            raise RuntimeError("crash while writing")
+    with pytest.raises(RuntimeError), VideoWriter(tmp_path / "aborted.mp4") as writer:
+        writer.write_frames(moving_frames(3))
+        raise RuntimeError("crash while writing")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["silent.mp4"]
     with pytest.raises(ValueError, match="even"):
         write_video(tmp_path / "odd.mp4", np.zeros((2, 15, 16, 3), np.uint8))
@@ -237,5 +236,5 @@ def test_writer_without_audio_and_abort(tmp_path: Path) -> None:
 def test_corrupt_video_is_a_media_error(tmp_path: Path) -> None:
     bad = tmp_path / "corrupt.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
-    with pytest.raises(MediaError, match="corrupt.mp4"):
+    with pytest.raises(MediaError, match=r"corrupt.mp4"):
         read_video_frames(bad)

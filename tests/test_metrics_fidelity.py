@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -80,7 +81,7 @@ def test_ssim_rejects_a_window_larger_than_the_frames() -> None:
 def test_cpbd_falls_as_the_image_is_blurred() -> None:
     gray = skimage.data.camera().astype(np.float64)
     values = [cpbd(ndimage.gaussian_filter(gray, sigma) if sigma else gray) for sigma in (0, 0.7, 1.5, 3.0)]
-    assert all(a > b for a, b in zip(values, values[1:])), values
+    assert all(a > b for a, b in itertools.pairwise(values)), values
     assert values[0] > 0.4 and values[-1] < 0.05
 
 

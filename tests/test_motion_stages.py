@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_talking_head_toys import toy_registries, write_toy_dataset
 
 from styletalker_core.checkpoint import read_metadata, read_tensors
 from styletalker_core.errors import StyleTalkerError
@@ -16,7 +17,6 @@ from styletalker_core.recipe import structure
 from styletalker_core.registry import ComponentSpec, build_component
 from styletalker_core.train import train_recipe
 from styletalker_motion.stage_main import StyleTalkerMainStage
-from test_talking_head_toys import toy_registries, write_toy_dataset
 
 
 @pytest.fixture(autouse=True)
@@ -105,7 +105,7 @@ def test_region_terms_weight_the_lip_and_eye_landmark_boxes(registries, data_roo
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all(record["mouth_l1"] > 0 and record["eyes_l1"] > 0 for record in records)
     spec = recipe(data_root, tmp_path / "no_landmarks", stages)
-    with pytest.raises(StyleTalkerError, match="objective.mouth_weight and objective.eyes_weight need the frames' 68 "
+    with pytest.raises(StyleTalkerError, match=r"objective.mouth_weight and objective.eyes_weight need the frames' 68 "
                                                "landmarks: set landmarks = true"):
         train_recipe(structure(spec, registries), registries)
 
@@ -119,7 +119,7 @@ def test_readings_term_reads_the_rendered_frames_through_a_frozen_oracle(registr
     assert all(record["readings"] > 0 for record in records)
     assert "oracle" not in read_metadata(result.stages[0].checkpoint)["components"]  # a loss, not an output
     stages["main"]["objective"]["readings_oracle"] = str(tmp_path / "absent.safetensors")
-    with pytest.raises(StyleTalkerError, match="readings_oracle '.*absent.safetensors': the readings term needs"):
+    with pytest.raises(StyleTalkerError, match=r"readings_oracle '.*absent.safetensors': the readings term needs"):
         train_recipe(structure(recipe(data_root, tmp_path / "absent", stages), registries), registries)
 
 

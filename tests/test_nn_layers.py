@@ -104,7 +104,6 @@ def test_modulated_conv2d_low_precision_close_to_float32():
 def test_filtered_lrelu_equals_reference():
     torch.manual_seed(0)
     x = torch.randn(2, 3, 20, 20)
-    fu = kaiser_lowpass(12, 5.0, 3.0, 32.0)
     fd = jinc_lowpass(12, 5.0, 3.0, 32.0)
     b = torch.randn(3)
     for up, down, padding, f_down in [(2, 2, (5, 4, 5, 4), fd), (4, 2, (11, 10, 11, 10), kaiser_lowpass(24, 5, 3, 64))]:

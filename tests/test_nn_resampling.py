@@ -9,8 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from styletalker_core.nn import binomial_filter, conv2d_resample, downsample2d, jinc_lowpass, kaiser_lowpass
-from styletalker_core.nn import upfirdn2d, upsample2d
+from styletalker_core.nn import binomial_filter, conv2d_resample, downsample2d, jinc_lowpass, kaiser_lowpass, upfirdn2d, upsample2d
 from styletalker_core.nn.reference import conv2d_resample_reference, upfirdn2d_reference
 
 BINOMIAL = binomial_filter([1, 3, 3, 1])

@@ -21,13 +21,6 @@ import logging
 
 import pytest
 import torch
-
-from styletalker_core.checkpoint import load_checkpoint, read_metadata
-from styletalker_core.checkpoint.convert import ConversionError, convert_checkpoint, map_state
-from styletalker_core.checkpoint.nvlabs_pickle import PersistentRecord, load_nvlabs_pickle
-from styletalker_core.cli.main import main
-from styletalker_core.plugin_host import get_registries
-from styletalker_core.registry.components import ComponentSpec, build_component
 from test_convert_builders import (
     PAYLOAD_FILE_NAME,
     REFERENCE_CONFIGS,
@@ -38,6 +31,13 @@ from test_convert_builders import (
     reference_state,
     write_nvlabs_pickle,
 )
+
+from styletalker_core.checkpoint import load_checkpoint, read_metadata
+from styletalker_core.checkpoint.convert import ConversionError, convert_checkpoint, map_state
+from styletalker_core.checkpoint.nvlabs_pickle import PersistentRecord, load_nvlabs_pickle
+from styletalker_core.cli.main import main
+from styletalker_core.plugin_host import get_registries
+from styletalker_core.registry.components import ComponentSpec, build_component
 
 ATOL = 1e-4
 OUTPUTS = ("ws", "ws_psi07", "img", "img_psi07", "img_b1", "d_logits", "d_logits_psi07")

@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from sample_toys import speech_like
+from test_ablate import ORIGIN, ToyAutoencodeStage, write_recipes
+from test_talking_head_toys import toy_components, toy_registries
+
 from styletalker_core.ablate import speech
 from styletalker_core.ablate.clips import HeldoutClip, load_clips
 from styletalker_core.ablate.generation import generate_items
@@ -34,8 +36,6 @@ from styletalker_core.data.shards import Clip, ShardWriter
 from styletalker_core.data.synthetic import IDENTITY_DIM, render_faces
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.model import TalkingHead
-from test_ablate import ORIGIN, ToyAutoencodeStage, write_recipes
-from test_talking_head_toys import toy_components, toy_registries
 
 FRAMES = 30
 SPEECH_START, SPEECH_END = 0.2, 0.9
@@ -128,7 +128,7 @@ def test_engine_problems_are_user_errors(fake_engines: Path, monkeypatch: pytest
     with pytest.raises(StyleTalkerError, match=r"no-such-tts-program not found; install it \(apt-get install -y flite\)"):
         condition_clips([clip_with_text()], "flite")
     failing = SpeechEngine("flite", (sys.executable, "-c", "import sys; sys.exit('voice missing')"), "x")
-    with pytest.raises(StyleTalkerError, match="failed .exit 1.: voice missing"):
+    with pytest.raises(StyleTalkerError, match=r"failed .exit 1.: voice missing"):
         failing.synthesize("hello")
     with pytest.raises(StyleTalkerError, match="wrote silence"):
         place_speech(clip_with_text(), torch.zeros(800))

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
 from real_corpus import real_corpus  # noqa: F401 - the session fixture
+
 from styletalker_core.cli.main import main as cli
 from styletalker_core.data.preprocess import crop_face, ffhq_quad
 from styletalker_core.media import probe_video, read_video_frames, write_image, write_video

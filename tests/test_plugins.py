@@ -11,19 +11,16 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
-from pathlib import Path
 
 import pytest
 import torch
+from plugin_site import install_fake_distribution
 
 from styletalker_core.errors import RegistryError, StyleTalkerError
 from styletalker_core.plugin_host import ENTRY_POINT_GROUP, build_registries, get_registries, hookspecs, reset_registries
 from styletalker_core.recipe import load_recipe
 from styletalker_core.registry import build_component
 from styletalker_core.registry.kinds import KINDS
-
-from plugin_site import install_fake_distribution
 
 THIRD_PARTY_MODEL = '''
 """A user's own backbone: W+ codes -> pixels through one linear layer and tanh."""

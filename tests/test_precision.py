@@ -8,10 +8,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+import engine_toys
 import pytest
 import torch
 
-import engine_toys
 from styletalker_core.checkpoint import read_tensors
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.plugin_host import build_registries

@@ -91,7 +91,7 @@ def test_folder_per_person_splits_by_identity_and_the_cli_counts_them(tmp_path, 
     assert "splits: train: 2 clips, 1 identities; val: 2 clips, 1 identities; test: 2 clips, 1 identities" in out
     reader = ShardReader(output)
     by_split = {split: reader.split_clip_ids(split) for split in ("train", "val", "test")}
-    assert sorted(sum(by_split.values(), [])) == sorted(reader.clip_ids())
+    assert sorted(clip for clips in by_split.values() for clip in clips) == sorted(reader.clip_ids())
     identities = {split: {reader.records[c]["meta"]["identity"] for c in clips} for split, clips in by_split.items()}
     assert all(len(found) == 1 for found in identities.values())
     assert len(set.union(*identities.values())) == 3  # no identity in two splits

@@ -174,6 +174,7 @@ def test_the_flow_comes_from_the_registries_the_prior_is_built_from():
     """No global lookup: registries holding their own 'spline' (and 'affine_coupling', the default)
     give the prior those flows, in a recipe table and as the parameter's default."""
     from conftest import TEST_ORIGIN, TinyAffineFlow
+
     from styletalker_core.registry import Registrar, Registries
     from styletalker_motion import plugin as motion_plugin
 

@@ -10,12 +10,11 @@ import re
 import shlex
 import shutil
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
-
 from real_corpus import real_corpus  # noqa: F401 - the session fixture
+
 from styletalker_core.checkpoint import read_metadata
 from styletalker_core.cli.main import main as cli
 from styletalker_core.media import probe_video, read_audio, write_audio, write_image
@@ -114,7 +113,7 @@ def test_real_recipes_validate_and_need_no_labels(tmp_path, capsys):
     assert stage_problems is not None
 
 
-def stage_problems_on_unlabelled(recipe, tmp_path):  # noqa: ANN001, ANN201
+def stage_problems_on_unlabelled(recipe, tmp_path):
     """Stage problems of ``recipe`` on a tiny dataset without labels (landmarks present)."""
     import attrs
 

@@ -18,10 +18,10 @@ import textwrap
 import time
 from pathlib import Path
 
+import engine_toys
 import pytest
 import torch
 
-import engine_toys
 import styletalker_core.plugin_host
 from styletalker_core.checkpoint import read_tensors
 from styletalker_core.checkpoint.files import safetensors_problem

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import pytest
 import torch
+from conftest import TEST_ORIGIN, TinyGenerator
 from torch import nn
 
-from conftest import TEST_ORIGIN, TinyGenerator
 from styletalker_core.errors import ComponentError, OptionValueError, RegistryError
 from styletalker_core.registry import KINDS, ComponentOf, ComponentSpec, Origin, Registries, build_component, closest_names
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import engine_toys
 import pytest
 
-import engine_toys
 from styletalker_core.cli.main import main as cli
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.recipe import structure

@@ -48,7 +48,7 @@ def test_tensors_and_plain_containers_load(tmp_path, protocol):
 
 def test_extra_allowed_stand_ins_are_used(tmp_path):
     path = write(tmp_path / "custom.pkl", b"cmy_format\nRecord\n(I7\ntR.")
-    with pytest.raises(UnsafePickleError, match="my_format.Record"):
+    with pytest.raises(UnsafePickleError, match=r"my_format.Record"):
         restricted_load(path)
     record = restricted_load(path, extra_allowed={("my_format", "Record"): lambda value: {"value": value}})
     assert record == {"value": 7}

@@ -8,8 +8,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
-
 from sample_toys import RESOLUTION, SampleInputs, make_inputs
+
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.interfaces.image_encoder import OutOfDomainWarning
 from styletalker_core.media import probe_audio, probe_video, read_audio, read_video_frames, write_audio, write_image

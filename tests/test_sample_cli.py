@@ -7,14 +7,13 @@ import math
 
 import numpy as np
 import pytest
+from sample_toys import SampleInputs, make_inputs
 
 import styletalker_core.plugin_host
-from sample_toys import SampleInputs, make_inputs
 from styletalker_core.cli.main import main
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.media import probe_video, read_image, write_audio
-from styletalker_core.sample import SampleSettings, read_manifest
-from styletalker_core.sample import shipped
+from styletalker_core.sample import SampleSettings, read_manifest, shipped
 from styletalker_core.sample.demo import run_demo
 
 
@@ -211,7 +210,7 @@ def _synth_config(recipe_name: str):
 def test_demo_identities_are_held_out_from_the_shipped_models_data():
     model_data, domain_data = _synth_config("synthetic_64.toml"), _synth_config("domain_synthetic_64.toml")
     tool = _make_assets_tool()
-    assert (tool.DATA_SEED, tool.DOMAIN_SEED) == (model_data.seed, domain_data.seed)
+    assert (model_data.seed, domain_data.seed) == (tool.DATA_SEED, tool.DOMAIN_SEED)
     identities = tool.heldout_identities(tool.DATA_SEED, (tool.DOMAIN_SEED,))  # the reference's and the motion source's
     for data in (model_data, domain_data):
         training = data.identity_pool().train_vectors()

@@ -15,8 +15,6 @@ trained on. The checks here are independent of the prior:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 

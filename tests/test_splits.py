@@ -188,7 +188,7 @@ def test_training_refuses_validation_clips_that_share_identities_or_sentences(tm
     with pytest.raises(StyleTalkerError, match="share 2 clips"):
         check_train_val_disjoint(load_recipe(_recipe(tmp_path, root, "train", "train")))
     # The engine checks before it writes anything.
-    with pytest.raises(StyleTalkerError, match="data.train and data.val overlap"):
+    with pytest.raises(StyleTalkerError, match=r"data.train and data.val overlap"):
         train_recipe(load_recipe(_recipe(tmp_path, root, "train", "leaky")), get_registries(), run_dir=tmp_path / "run")
     assert not (tmp_path / "run").exists()
 

@@ -13,7 +13,6 @@ import io
 import struct
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -180,7 +179,7 @@ def test_resampler_does_not_depend_on_the_chunking():
     def run(size):
         resampler = StreamResampler(48000, 16000)
         pieces = [resampler(signal[i: i + size]) for i in range(0, len(signal), size)]
-        return np.concatenate(pieces + [resampler.flush()])
+        return np.concatenate([*pieces, resampler.flush()])
 
     whole = run(len(signal))
     assert len(whole) == 16000
@@ -256,9 +255,8 @@ def test_short_lookahead_lip_mapper_streams_exactly(sampler, w_id, wave):
     the arithmetic only) still streams exactly, and waits two frames less."""
     import copy
 
-    from styletalker_motion.lip_mapper import ConvLipMapper
-
     from styletalker_core.sample.stream import StreamSession
+    from styletalker_motion.lip_mapper import ConvLipMapper
 
     head = copy.deepcopy(sampler.head)
     old = head.lip_mapper

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -121,7 +123,7 @@ def test_renderer_output_and_factors_change_the_picture():
         return render_faces(identity, args["pose"], args["eye_open"], args["mouth_open"], args["mouth_width"])[0]
 
     base = render()
-    assert base.shape == (3, 64, 64) and 0 <= base.min() and base.max() <= 1
+    assert base.shape == (3, 64, 64) and base.min() >= 0 and base.max() <= 1
     torch.testing.assert_close(base, render())  # deterministic
     # Mouth region (rows 40-54): opening the mouth darkens it (inner mouth).
     mouth = lambda img: img[:, 40:54, 22:42].mean()  # noqa: E731
@@ -178,7 +180,7 @@ def test_clip_labels_audio_and_frames_are_aligned(clips):
         # vowel's phoneme onset: the half-way crossing, interpolated between frame centres.
         mouth = clip.labels["mouth_open"]
         centres = (np.arange(t) + 0.5) / 25
-        for (prev, _, _), (name, start, end) in zip(phonemes, phonemes[1:]):
+        for (prev, _, _), (name, start, end) in itertools.pairwise(phonemes):
             if viseme_of(prev) == "bilabial" and viseme_of(name) == "open" and end - start > 0.1:
                 frame = int(start * 25)
                 half = (mouth[frame - 2] + mouth[frame + 2]) / 2

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_talking_head_toys import toy_components, toy_registries
 
 from styletalker_core.checkpoint import save_checkpoint
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.model import TalkingHead, fit_motion, output_frames
-from test_talking_head_toys import toy_components, toy_registries
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import engine_toys
 import pytest
 import torch
 
-import engine_toys
 from styletalker_core.checkpoint import load_checkpoint, read_tensors
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.recipe import structure
@@ -64,7 +64,7 @@ def test_stage_trains_writes_outputs_and_is_skipped_on_rerun(tmp_path, registrie
 
 def test_rerun_with_a_different_recipe_is_refused(tmp_path, registries):
     train_recipe(structure(toy_recipe(tmp_path, steps=2), registries), registries)
-    with pytest.raises(StyleTalkerError, match="different recipe.*stages"):
+    with pytest.raises(StyleTalkerError, match=r"different recipe.*stages"):
         train_recipe(structure(toy_recipe(tmp_path, steps=3), registries), registries)
 
 
@@ -85,8 +85,8 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, registries):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    log_a = [json.loads(l)["mse"] for l in (tmp_path / "a/run/metrics.jsonl").read_text().splitlines()]
-    log_b = [json.loads(l)["mse"] for l in (tmp_path / "b/run/metrics.jsonl").read_text().splitlines()]
+    log_a = [json.loads(line)["mse"] for line in (tmp_path / "a/run/metrics.jsonl").read_text().splitlines()]
+    log_b = [json.loads(line)["mse"] for line in (tmp_path / "b/run/metrics.jsonl").read_text().splitlines()]
     assert log_b[-len(log_a[4:]):] == log_a[4:]  # steps 10 and 12 logged identically after the resume
 
 

@@ -244,6 +244,7 @@ def _registries_with(factory):
 
 def test_a_constructor_bug_is_raised_not_reported_as_a_recipe_problem():
     from conftest import TinyGenerator
+
     from styletalker_core.recipe import structure
     from styletalker_core.recipe.world import world_problems
 
