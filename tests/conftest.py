@@ -2,11 +2,15 @@
 
 The tiny components are small but real (they compute, train and checkpoint), so tests of
 the foundation do not depend on any built-in plugin being finished.
+
+The suite runs torch on one thread, in this process and in the processes it starts (see
+:data:`SUITE_THREADS`).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import textwrap
 from collections.abc import Callable
@@ -21,6 +25,22 @@ from styletalker_core.interfaces import Flow, Generator, Prior
 from styletalker_core.registry import ComponentOf, ComponentSpec, Origin, Registries, build_component
 
 TEST_ORIGIN = Origin("styletalker-tests", "0.0.0", "tests.conftest")
+
+# Torch threads for the whole suite (OMP_NUM_THREADS when set, else 1). Its models are tiny and CI
+# machines have 2 shared cores, where OpenMP's pools spend more CPU waiting than computing: on a
+# loaded 2-core machine test_end_to_end.py took 46 s of CPU on torch's default 2 threads and 11 s on
+# one, test_real_data_path.py 164 s and 54 s. The environment variable carries it to `styletalker`
+# subprocesses; torch may already be imported (pytest plugins), so it is also set directly.
+SUITE_THREADS = int(os.environ.setdefault("OMP_NUM_THREADS", "1"))
+torch.set_num_threads(SUITE_THREADS)
+
+
+@pytest.fixture(autouse=True)
+def _suite_threads():
+    """Puts the thread count back when a test changed it (``runtime.num_threads`` in a recipe it trains)."""
+    yield
+    if torch.get_num_threads() != SUITE_THREADS:
+        torch.set_num_threads(SUITE_THREADS)
 
 
 class TinyGenerator(Generator):
