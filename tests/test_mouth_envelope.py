@@ -184,6 +184,30 @@ def test_frames_without_a_detected_face_are_read_in_a_neighbours_box(photo_clip)
     assert untracked.tracked == 0 and np.isnan(untracked.opening[[10, 11, 30]]).all()
 
 
+def test_each_distinct_frame_is_detected_once(photo_clip, monkeypatch):
+    """Detections are cached per frame: other settings on the same frames, and a copy with a few
+    frames changed, run dlib's detector only on frames it has not seen."""
+    from styletalker_metrics import landmarks
+    from styletalker_metrics.pairing import to_uint8_images
+
+    frames, level = photo_clip
+    frames, audio = frames[:16], speech(level[:16])
+    monkeypatch.setattr(landmarks, "_FACES", type(landmarks._FACES)())  # an empty cache
+    analyzer, seen = landmarks.face_analyzer(), []
+    detect = analyzer.faces
+    monkeypatch.setattr(analyzer, "faces", lambda image, boxes=None: seen.append(image.tobytes()) or detect(image, boxes))
+    upsampled = MouthEnvelope().landmark_frames(frames)
+    distinct = {image.tobytes() for image in to_uint8_images(upsampled)}
+    first = MouthEnvelope(track_frames=1).analyse(EvalItem(frames=frames, audio=audio))
+    assert len(seen) == len(set(seen)) == len(distinct) < 16  # the shut-mouth frames of the silence are one picture
+    again = MouthEnvelope(track_frames=0).analyse(EvalItem(frames=frames, audio=audio))
+    assert len(seen) == len(distinct) and np.array_equal(again.opening, first.opening, equal_nan=True)
+    gaps = frames.clone()
+    gaps[[3, 9]] = 0.0
+    MouthEnvelope(track_frames=1).analyse(EvalItem(frames=gaps, audio=audio))
+    assert len(seen) == len(distinct) + 1  # the two blank frames: one new picture
+
+
 def test_no_face_gives_no_score_and_says_so(caplog):
     frames = torch.zeros(12, 3, 64, 64)
     metric = MouthEnvelope()

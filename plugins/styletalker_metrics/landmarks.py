@@ -2,7 +2,11 @@
 
 Landmark tracks are cached by frame content (a digest of the uint8 pixels), so the metrics
 that read landmarks of the same video (LMD, blink rate, pose diversity, CSIM) detect faces
-once. The cache holds the last :data:`CACHE_SIZE` videos' landmarks (a few kB each).
+once. The cache holds the last :data:`CACHE_SIZE` videos' landmarks (a few kB each). Below it,
+each frame's largest face is cached by the frame's content too (:func:`largest_face`, the last
+:data:`FRAME_CACHE_SIZE` frames, about 1 kB each): dlib's detector is the slow part (0.02-0.2 s
+a frame), and videos that share frames (the same video scored with other settings or another
+metric, a video with a few frames changed, still frames) detect each distinct frame once.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from styletalker_metrics.pairing import to_uint8_images
 
 DESCRIPTOR_MODEL = "dlib_face_recognition_resnet_model_v1.dat"
 CACHE_SIZE = 16
+FRAME_CACHE_SIZE = 4096
 
 
 @attrs.frozen
@@ -63,16 +68,32 @@ def descriptor_model() -> Any:
 
 
 _TRACKS: OrderedDict[str, LandmarkTrack] = OrderedDict()
+_FACES: OrderedDict[str, Any] = OrderedDict()
+
+
+def largest_face(image: np.ndarray) -> Any:
+    """The largest face dlib finds in a uint8 RGB image [h, w, 3] (a preprocessing ``Face``: box,
+    score, landmarks [68, 2]), or None; cached by the image's content (module notes)."""
+    image = np.ascontiguousarray(image)
+    key = hashlib.blake2b(image.data, digest_size=16).hexdigest() + repr(image.shape)
+    if key in _FACES:
+        _FACES.move_to_end(key)
+        return _FACES[key]
+    faces = face_analyzer().faces(image)
+    face = faces[0] if faces else None
+    _FACES[key] = face
+    while len(_FACES) > FRAME_CACHE_SIZE:
+        _FACES.popitem(last=False)
+    return face
 
 
 def image_landmarks(images: np.ndarray) -> np.ndarray:
     """uint8 RGB images [t, h, w, 3] -> landmarks [t, 68, 2] of the largest face, NaN where none is found."""
-    analyzer = face_analyzer()
     points = np.full((len(images), 68, 2), np.nan)
     for index, image in enumerate(images):
-        faces = analyzer.faces(image)
-        if faces:
-            points[index] = faces[0].landmarks
+        face = largest_face(image)
+        if face is not None:
+            points[index] = face.landmarks
     return points
 
 

@@ -36,10 +36,8 @@ reports) with a warning naming the detection rate.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
-from collections import OrderedDict
 
 import attrs
 import numpy as np
@@ -48,7 +46,7 @@ import torch.nn.functional as F
 
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.interfaces.metric import EvalItem, Metric
-from styletalker_metrics.landmarks import face_analyzer
+from styletalker_metrics.landmarks import face_analyzer, largest_face
 from styletalker_metrics.pairing import check_video, to_uint8_images
 
 LOG = logging.getLogger(__name__)
@@ -153,27 +151,20 @@ class MouthTrack:
     tracked: np.ndarray
 
 
-_TRACKS: OrderedDict[str, MouthTrack] = OrderedDict()
-
-
 def track_mouth(frames: torch.Tensor, track_frames: int) -> MouthTrack:
     """dlib landmarks of frames [t, 3, h, w] in [-1, 1] (the largest face of each frame). A frame where
     the detector finds no face is read in the face box of the nearest frame with one, at most
-    ``track_frames`` frames away (0: never). Cached by content for the last few videos."""
+    ``track_frames`` frames away (0: never). Detections are cached per frame by content
+    (:func:`styletalker_metrics.landmarks.largest_face`)."""
     images = to_uint8_images(frames)
-    key = hashlib.blake2b(images.tobytes(), digest_size=16).hexdigest() + repr(images.shape) + f"/{track_frames}"
-    if key in _TRACKS:
-        _TRACKS.move_to_end(key)
-        return _TRACKS[key]
-    analyzer = face_analyzer()
     t = len(images)
     points = np.full((t, 68, 2), np.nan)
     boxes: list[tuple[int, int, int, int] | None] = []
     for index, image in enumerate(images):
-        faces = analyzer.faces(image)
-        boxes.append(faces[0].box if faces else None)
-        if faces:
-            points[index] = faces[0].landmarks
+        face = largest_face(image)
+        boxes.append(face.box if face is not None else None)
+        if face is not None:
+            points[index] = face.landmarks
     detected = np.array([box is not None for box in boxes])
     tracked = np.zeros(t, dtype=bool)
     found = np.flatnonzero(detected)
@@ -181,13 +172,9 @@ def track_mouth(frames: torch.Tensor, track_frames: int) -> MouthTrack:
         for gap in np.flatnonzero(~detected).tolist():
             nearest = int(found[np.argmin(np.abs(found - gap))])
             if abs(nearest - gap) <= track_frames:
-                points[gap] = analyzer.landmarks(images[gap], boxes[nearest])
+                points[gap] = face_analyzer().landmarks(images[gap], boxes[nearest])
                 tracked[gap] = True
-    track = MouthTrack(points, detected, tracked)
-    _TRACKS[key] = track
-    while len(_TRACKS) > 8:
-        _TRACKS.popitem(last=False)
-    return track
+    return MouthTrack(points, detected, tracked)
 
 
 @attrs.frozen
