@@ -53,11 +53,18 @@ class Photo:
 
 @attrs.frozen
 class RealCorpus:
-    """The corpus folder (flat: one mp4 per video), its videos, and the photos they animate."""
+    """The corpus folder (flat: one mp4 per video), its videos, the photos they animate, and the
+    videos' length in seconds."""
 
     folder: Path
     videos: list[Path]
     photos: dict[str, Photo]
+    seconds: float
+
+    @property
+    def frames(self) -> int:
+        """Frames of each video (at :data:`FPS`)."""
+        return round(self.seconds * FPS)
 
     def video_of(self, photo: str) -> Path:
         return next(path for path in self.videos if path.stem.startswith(photo))
@@ -160,7 +167,7 @@ def animate(photo: Photo, loudness: np.ndarray, seed: int, size: int = SIZE) -> 
     return out
 
 
-def build_real_corpus(folder: str | Path, videos_per_photo: int = 3, seconds: float = 3.0) -> RealCorpus:
+def build_real_corpus(folder: str | Path, videos_per_photo: int = 3, seconds: float = 2.0) -> RealCorpus:
     """Write the corpus into ``folder`` (flat: ``<photo>_<n>.mp4``) unless it is there already; returns it."""
     from styletalker_core.media import write_video
 
@@ -180,10 +187,12 @@ def build_real_corpus(folder: str | Path, videos_per_photo: int = 3, seconds: fl
                 frames = animate(photo, envelope(audio, round(seconds * FPS)), seed=number)
                 write_video(folder / f"{name}.mp4", frames, audio, fps=FPS, preset="ultrafast")
         marker.write_text(json.dumps(expected))
-    return RealCorpus(folder, [folder / f"{name}.mp4" for name in names], found)
+    return RealCorpus(folder, [folder / f"{name}.mp4" for name in names], found, seconds)
 
 
 @pytest.fixture(scope="session")
 def real_corpus(tmp_path_factory: pytest.TempPathFactory) -> RealCorpus:
-    """Six 3 s videos (two photos, three takes each) in one flat folder, built once per session."""
+    """Six 2 s videos (two photos, three takes each) in one flat folder, built once per session. 2 s
+    holds several 12-frame training windows and a sentence's start; every frame costs a dlib detection
+    in preprocess, so longer videos only make the tests slower."""
     return build_real_corpus(tmp_path_factory.getbasetemp() / "real_corpus")

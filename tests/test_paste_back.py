@@ -105,7 +105,7 @@ def test_sample_pastes_back_into_the_photo_at_its_resolution(real_corpus, tmp_pa
     info = probe_video(out)
     assert (info.height, info.width) == picture.shape[:2]
     frames = read_video_frames(out)
-    assert len(frames) == 75
+    assert len(frames) == real_corpus.frames
     # the picture through the same lossless encoder: outside the mask (and 2 px beyond, where 4:2:0
     # chroma pairs pixels), every decoded frame equals it exactly
     write_video(tmp_path / "still.mp4", np.repeat(picture[None], 2, axis=0), None, crf=0, preset="ultrafast")
@@ -136,4 +136,4 @@ def test_sample_takes_a_video_reference_and_pastes_onto_every_frame(real_corpus,
     # a frame past the video's end, or a still image with --reference-frame, is refused in one line
     assert cli(["sample", "--image", str(video), "--reference-frame", "500", "--audio", str(video),
                 "--out", str(tmp_path / "x.mp4"), "--no-progress"]) == 2
-    assert "--reference-frame 500 must be below 75" in capsys.readouterr().err
+    assert f"--reference-frame 500 must be below {real_corpus.frames}" in capsys.readouterr().err
