@@ -3,14 +3,12 @@
 The numbers live in one table, tests/reference/shipped_model_numbers.json, written by
 ``python tools/record_shipped_numbers.py --write`` from the model file it names (by sha256): the
 mean of every metric value in each mode (audio-driven, motion-controllable, the encoder's
-reconstruction) over the first 8 of the 20 held-out clips of the shipped model's data
-(``styletalker data synth data/synthetic_64 --clips 200 --seed 1 --heldout-fraction 0.1``, clips
-180..187), evaluated as ``styletalker ablate recipes/synthetic_64.toml --model
-checkpoints/synthetic_64_model.safetensors`` evaluates it. Over all 20 clips
-(``tools/record_shipped_numbers.py --clips 20``) the same code gives README's numbers (lip-sync
-correlation 0.929 / 0.935, pose 0.915, blink F1 1.00, LSE-C 0.333 for the model recorded on
-2026-12-04). Here the clips are rendered in the test's temporary folder (only those 8: clips are
-deterministic per index) and the model is evaluated again.
+reconstruction) over the first 8 of the 60 test clips of the shipped model's data
+(``styletalker data synth data/synthetic_64 --clips 400 --seed 1``, clips 340..347), evaluated as
+``styletalker ablate recipes/synthetic_64.toml --model checkpoints/synthetic_64_model.safetensors``
+evaluates it (README's numbers: the same command over all 60). Here the clips are rendered in
+the test's temporary folder (only those 8: clips are deterministic per index) and the model is
+evaluated again.
 
 When the model file is replaced, this test fails saying so: record the table again.
 """

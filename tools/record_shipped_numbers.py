@@ -8,15 +8,14 @@ Rerun with --write whenever checkpoints/synthetic_64_model.safetensors is replac
 so when the file's sha256 differs from the recorded one), or when the judges should change
 (--metrics-from RECIPE: the [evaluate] metrics of that recipe, recorded with their options).
 
-What it does: renders the first ``--clips`` (8) of the held-out clips 180..199 of the shipped
-model's dataset, exactly as ``styletalker data synth data/synthetic_64 --clips 200 --seed 1
---heldout-fraction 0.1`` makes them (clips are deterministic per index, so only these are made), and
-evaluates the model file on them the way ``styletalker ablate recipes/synthetic_64.toml --model
+What it does: renders the first ``--clips`` (8) of the test clips 340..399 of the shipped
+model's dataset, exactly as ``styletalker data synth data/synthetic_64 --clips 400 --seed 1``
+makes them (clips are deterministic per index, so only these are made), and evaluates the model
+file on them the way ``styletalker ablate recipes/synthetic_64.toml --model
 checkpoints/synthetic_64_model.safetensors`` does (audio-driven with seed 0 + clip index,
 motion-controllable from the next clip, and the encoder's reconstruction), with the metrics and
-options stored in the table. ``--clips 20`` evaluates all of them: README's "20 held-out clips"
-(on 2026-12-04, for the model with sha256 fb28c602...: lip-sync correlation 0.929 / 0.935, pose
-0.915, blink F1 1.00, LSE-C 0.333, identity error 0.162 / 0.158; in 128 s on the shared 2 cores).
+options stored in the table. ``--clips 60`` evaluates the whole test split: README's numbers come
+from the `ablate` command above on the same 60 clips.
 """
 
 from __future__ import annotations
@@ -32,10 +31,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "checkpoints" / "synthetic_64_model.safetensors"
 TABLE = ROOT / "tests" / "reference" / "shipped_model_numbers.json"
-# The shipped model's data: styletalker data synth data/synthetic_64 --clips 200 --seed 1 --heldout-fraction 0.1
-DATASET = {"clips": 200, "seed": 1, "heldout_fraction": 0.1}
-HELDOUT = tuple(range(180, 200))  # its 20 heldout clips (what `ablate` evaluates: split "test" of this older layout)
-CLIPS = 8  # the test's subset, the first 8 of them (about 25 s of CI); --clips 20 gives README's numbers
+# The shipped model's data: styletalker data synth data/synthetic_64 --clips 400 --seed 1
+DATASET = {"clips": 400, "seed": 1}
+DATASET_COMMAND = "styletalker data synth data/synthetic_64 --clips 400 --seed 1"
+HELDOUT = tuple(range(340, 400))  # its 60 test clips (30 identities; what `ablate` evaluates)
+CLIPS = 8  # the test's subset, the first 8 of them (about 25 s of CI); --clips 60 gives README's numbers
 MODES = ("audio", "motion", "reconstruction")
 SEED = 0
 
@@ -82,7 +82,7 @@ def new_table(metrics_from: str, clips: int = CLIPS) -> dict[str, Any]:
         "model": str(MODEL.relative_to(ROOT)),
         "model_sha256": file_sha256(MODEL),
         "dataset": DATASET,
-        "dataset_command": "styletalker data synth data/synthetic_64 --clips 200 --seed 1 --heldout-fraction 0.1",
+        "dataset_command": DATASET_COMMAND,
         "clips": list(HELDOUT[:clips]),
         "modes": list(MODES),
         "seed": SEED,
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--write", action="store_true", help=f"write {TABLE.relative_to(ROOT)}")
     parser.add_argument("--clips", type=int, default=CLIPS, choices=range(1, len(HELDOUT) + 1), metavar="N",
-                        help=f"the first N of the {len(HELDOUT)} heldout clips (default {CLIPS}, the test's subset)")
+                        help=f"the first N of the {len(HELDOUT)} test clips (default {CLIPS}, the test's subset)")
     parser.add_argument("--metrics-from", default="synthetic_64", metavar="RECIPE",
                         help="take the metrics from this recipe's [evaluate] (default: synthetic_64)")
     args = parser.parse_args(argv)
