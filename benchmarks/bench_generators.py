@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import math
 import os
 import platform
@@ -59,6 +58,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from unittest import mock
 
+import report_files  # benchmarks/report_files.py (the benchmark's folder is on sys.path)
 import torch
 import torch.nn.functional as F
 
@@ -422,11 +422,7 @@ def format_markdown(report: dict) -> str:
 
 
 def write_report(report: dict, out: Path) -> tuple[Path, Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out / "generators.json", out / "generators.md"
-    json_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    md_path.write_text(format_markdown(report))
-    return json_path, md_path
+    return report_files.write_report(report, out, "generators", format_markdown)
 
 
 def test_generator_speed(benchmark, capsys) -> None:  # noqa: ANN001

@@ -56,7 +56,6 @@ The quality of bf16-trained models on the validation split has not been compared
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import tempfile
@@ -68,6 +67,7 @@ from unittest import mock
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import report_files  # benchmarks/report_files.py (the benchmark's folder is on sys.path)
 from bench_generators import machine, measure_peaks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -269,11 +269,7 @@ def format_markdown(report: dict) -> str:
 
 
 def write_report(report: dict, out: Path) -> tuple[Path, Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out / "training.json", out / "training.md"
-    json_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    md_path.write_text(format_markdown(report))
-    return json_path, md_path
+    return report_files.write_report(report, out, "training", format_markdown)
 
 
 def test_training_throughput(benchmark, capsys) -> None:  # noqa: ANN001
