@@ -51,7 +51,13 @@ def plot_losses(metrics_file: Path, stage: str, destination: Path) -> Path | Non
     for axis in list(axes.flat)[len(names):]:
         axis.axis("off")
     figure.suptitle(f"stage {stage}")
-    figure.tight_layout()
+    # Margins fixed in inches (room for tick labels, a title and an x label per panel): tight_layout
+    # measured every label by drawing the figure an extra time, 40 % of a plot's time.
+    width, height = figure.get_size_inches()
+    top, bottom, row_gap = 0.65, 0.5, 0.9
+    panel_height = (height - top - bottom - row_gap * (rows - 1)) / rows
+    figure.subplots_adjust(left=0.7 / width, right=1 - 0.2 / width, bottom=bottom / height, top=1 - top / height,
+                           wspace=0.3, hspace=row_gap / panel_height)
     with atomic_path(destination) as temporary:
         figure.savefig(temporary, format="png", dpi=100)
     plt.close(figure)
