@@ -201,7 +201,7 @@ def oracle_file(tmp_path: Path) -> Callable[[int], Path]:
     return make
 
 
-def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
+def pytest_terminal_summary(terminalreporter) -> None:
     """The bad-input suite's summary table (tests/test_bad_inputs.py), when it ran."""
     module = next((m for m in list(sys.modules.values())
                    if getattr(m, "__file__", None) and Path(m.__file__).name == "test_bad_inputs.py"), None)
