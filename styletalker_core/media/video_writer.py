@@ -36,7 +36,8 @@ class VideoWriter:
     """Write frames uint8 [h, w, 3] (RGB) and mono float32 audio to an H.264/AAC mp4 at ``path``.
 
     ``sample_rate=None`` writes no audio track. ``crf`` is x264's constant-rate factor
-    (0 lossless, 18 visually lossless, 23 default); ``preset`` its speed preset.
+    (0 lossless, 18 visually lossless, 23 default); ``preset`` its speed preset. The same frames
+    always encode to the same bytes (x264's macroblock tree is off: it made them depend on process state).
     Use as a context manager, or call :meth:`close` (or :meth:`abort` on failure).
     """
 
@@ -90,7 +91,11 @@ class VideoWriter:
         if height % 2 or width % 2:
             raise ValueError(f"{self.path}: H.264 needs even frame sizes, got {width}x{height}")
         assert self._container is not None  # opened by __init__
-        video = self._video = self._container.add_stream("libx264", rate=self.fps, options={"crf": str(self.crf), "preset": self.preset})
+        # mbtree off: with it, this libx264 gives different bytes for the same frames depending on
+        # what the process decoded before (seen after reading videos, threads=1 too), so a file
+        # written twice was not the same file. Without it the same frames always encode the same.
+        options = {"crf": str(self.crf), "preset": self.preset, "x264-params": "mbtree=0"}
+        video = self._video = self._container.add_stream("libx264", rate=self.fps, options=options)
         video.width = width
         video.height = height
         video.pix_fmt = "yuv420p"
