@@ -92,7 +92,8 @@ def test_a_broken_provider_is_skipped_with_one_warning(site, capsys, case):
 
 
 def test_building_the_parser_imports_no_torch():
-    code = "import sys; from styletalker_core.cli.main import build_parser; build_parser(); print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))"
+    code = ("import sys; from styletalker_core.cli.main import build_parser; build_parser(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=dict(os.environ))
     assert result.returncode == 0, result.stderr
     assert result.stdout == "[]\n"
