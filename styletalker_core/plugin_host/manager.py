@@ -1,4 +1,8 @@
-"""Builds the plugin manager and the registries on first use (never at import time)."""
+"""Builds the plugin manager and the registries on first use (never at import time).
+
+The registry package (and torch, through the interfaces) is imported inside the functions: the
+command line imports this package to add plugin commands, and ``styletalker --help`` stays fast.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,15 @@ import functools
 import importlib.metadata
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import pluggy
 
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.plugin_host import hookspecs
-from styletalker_core.registry.registry import Origin, Registrar, Registries
+
+if TYPE_CHECKING:
+    from styletalker_core.registry.registry import Origin, Registries
 
 ENTRY_POINT_GROUP = "styletalker.plugins"
 TRACE_ENV = "STYLETALKER_TRACE_HOOKS"
@@ -27,6 +34,8 @@ def _entry_points() -> list[importlib.metadata.EntryPoint]:
 
 def build_plugin_manager() -> tuple[pluggy.PluginManager, dict[int, Origin]]:
     """Load every ``styletalker.plugins`` entry point; returns the manager and each plugin's origin."""
+    from styletalker_core.registry.registry import Origin
+
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
     if os.environ.get(TRACE_ENV):
@@ -59,6 +68,8 @@ def build_plugin_manager() -> tuple[pluggy.PluginManager, dict[int, Origin]]:
 
 def build_registries() -> Registries:
     """Fresh registries filled by every installed plugin."""
+    from styletalker_core.registry.registry import Registrar, Registries
+
     manager, origins = build_plugin_manager()
     registries = Registries()
     # Each implementation is called with a registrar that knows its plugin's origin, so a
