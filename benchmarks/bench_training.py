@@ -101,7 +101,7 @@ def make_data(folder: Path) -> Path:
     """Eight tiny synthetic clips (2.4-2.8 s: long enough for the main stage's 48-frame windows) and their
     latent cache, encoded with the shipped domain checkpoint as recipes/synthetic_64.toml expects."""
     from styletalker_core.cli.main import main
-    from styletalker_synthetic.world import SynthConfig, generate_dataset
+    from styletalker_core.data.synthetic import SynthConfig, generate_dataset
 
     data = folder / "data"
     generate_dataset(data, SynthConfig(clips=8, seed=1, seconds=(2.4, 2.8), heldout_fraction=0.25, supersample=1),

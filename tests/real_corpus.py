@@ -97,7 +97,7 @@ def speech(text: str, voice: str, seconds: float) -> np.ndarray:
     """eSpeak NG speech of ``text`` as float32 [seconds * 16000] (quiet lead, then the sentence, cut or padded)."""
     import torchaudio.functional as AF
 
-    from styletalker_synthetic.world.speech import ESPEAK_SAMPLE_RATE, Voice, synthesize
+    from styletalker_core.data.synthetic.speech import ESPEAK_SAMPLE_RATE, Voice, synthesize
 
     utterance = synthesize(text, Voice(voice, 160, 50, 50))
     wave = torch.from_numpy(utterance.samples.astype(np.float32) / 32768.0)

@@ -26,12 +26,12 @@ from styletalker_core.ablate.report import best_runs, difference_cell, interval_
 from styletalker_core.ablate.statistics import Difference, Interval
 from styletalker_core.cli.main import main
 from styletalker_core.data.shards import Clip, ShardWriter
+from styletalker_core.data.synthetic import IDENTITY_DIM, render_faces
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.evaluate.report import Summary
 from styletalker_core.interfaces.stage import TrainingStage
 from styletalker_core.model import TalkingHead
 from styletalker_core.registry import Origin, Registries
-from styletalker_synthetic.world import IDENTITY_DIM, render_faces
 
 ORIGIN = Origin("styletalker-tests", "0.0.0", "tests.test_ablate")
 FRAMES = 20

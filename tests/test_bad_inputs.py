@@ -241,7 +241,7 @@ class Shared:
     @cached_property
     def dataset(self) -> Path:
         """A one-clip synthetic dataset (0.5 s at 64 px)."""
-        from styletalker_synthetic.world import SynthConfig, generate_dataset
+        from styletalker_core.data.synthetic import SynthConfig, generate_dataset
 
         folder = self.folder / "dataset"
         generate_dataset(folder, SynthConfig(clips=1, seed=3, resolution=64, seconds=(0.5, 0.5), heldout_fraction=0.0),

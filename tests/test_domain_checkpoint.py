@@ -34,8 +34,8 @@ pytestmark = [pytest.mark.skipif(not CHECKPOINT.is_file(), reason="the domain ch
 @pytest.fixture(scope="module")
 def heldout_frames() -> torch.Tensor:
     """Frames of the held-out clips, rendered now by the synthetic renderer: [n, 3, 64, 64] in [-1, 1]."""
-    from styletalker_synthetic.world import SynthConfig
-    from styletalker_synthetic.world.clip import make_clip
+    from styletalker_core.data.synthetic import SynthConfig
+    from styletalker_core.data.synthetic.clip import make_clip
 
     config = SynthConfig(**DATASET)
     frames = []

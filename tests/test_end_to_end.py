@@ -17,10 +17,10 @@ import pytest
 
 from styletalker_core.checkpoint import read_metadata
 from styletalker_core.cli.main import main
+from styletalker_core.data.synthetic import SynthConfig, generate_dataset
 from styletalker_core.media import probe_video, read_audio, read_video_frames, write_audio
 from styletalker_core.model import ROLES
 from styletalker_core.sample import shipped
-from styletalker_synthetic.world import SynthConfig, generate_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 DOMAIN_RECIPE = ROOT / "recipes" / "domain_synthetic_64.toml"

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
+from styletalker_core.data.synthetic import IDENTITY_DIM, render_faces, sample_identity
+from styletalker_core.data.synthetic.landmarks import synthetic_landmarks
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.interfaces import FactorOracle
 from styletalker_core.interfaces.metric import EvalItem
 from styletalker_metrics.face_regions import box_mask, convex_hull, convex_polygon_mask, face_regions, region_flicker
 from styletalker_metrics.flicker import MIN_TRUTH, Flicker, flicker_values
 from styletalker_synthetic.flicker import SyntheticFlicker
-from styletalker_synthetic.world import IDENTITY_DIM, render_faces, sample_identity
-from styletalker_synthetic.world.landmarks import synthetic_landmarks
 
 SIZE = 64
 

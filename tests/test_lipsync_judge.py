@@ -59,7 +59,7 @@ def test_the_judge_is_not_the_models_discriminator(judge):
 def test_the_judge_finds_true_offsets_on_fresh_clips(judge):
     """Three clips rendered here (seed 41: neither the judge's data, seed 7, nor the model's, seed 1),
     their audio made to lag the video by -4 .. 4 frames."""
-    from styletalker_synthetic.world.clip import SynthConfig, make_clip
+    from styletalker_core.data.synthetic.clip import SynthConfig, make_clip
 
     config = SynthConfig(clips=3, seed=41, seconds=(2.5, 3.0))
     shifts = (-4, -2, 0, 3, 4)

@@ -224,7 +224,7 @@ def test_no_face_gives_no_score_and_says_so(caplog):
 def test_synthetic_clips_landmark_opening_follows_the_mouth_open_label():
     """Rendered 64 px clips (seed 31, no dataset's): dlib finds the drawn faces, and the outer-lip
     opening (the setting for this domain) follows the renderer's mouth_open label and the speech."""
-    from styletalker_synthetic.world.clip import SynthConfig, make_clip
+    from styletalker_core.data.synthetic.clip import SynthConfig, make_clip
 
     config = SynthConfig(clips=3, seed=31, seconds=(2.0, 2.5))
     metric = MouthEnvelope(lips="outer")

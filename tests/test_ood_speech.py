@@ -33,9 +33,9 @@ from styletalker_core.ablate.speech import (
 )
 from styletalker_core.cli.main import main
 from styletalker_core.data.shards import Clip, ShardWriter
+from styletalker_core.data.synthetic import IDENTITY_DIM, render_faces
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.model import TalkingHead
-from styletalker_synthetic.world import IDENTITY_DIM, render_faces
 
 FRAMES = 30
 SPEECH_START, SPEECH_END = 0.2, 0.9

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from styletalker_core.checkpoint import load_checkpoint, read_metadata
+from styletalker_core.data.synthetic import IDENTITY_DIM, SynthConfig, make_clip
 from styletalker_core.interfaces import FactorOracle
 from styletalker_core.interfaces.metric import EvalItem
 from styletalker_core.plugin_host import get_registries
@@ -24,7 +25,6 @@ from styletalker_synthetic.metrics import (
     velocity_log_spectrum,
 )
 from styletalker_synthetic.oracle import normalised_targets
-from styletalker_synthetic.world import IDENTITY_DIM, SynthConfig, make_clip
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "oracle_synthetic.safetensors"
 

@@ -198,7 +198,7 @@ def _synth_config(recipe_name: str):
     """The SynthConfig of the `styletalker data synth` line in a recipe's header."""
     import re
 
-    from styletalker_synthetic.world import SynthConfig
+    from styletalker_core.data.synthetic import SynthConfig
 
     recipe = shipped.project_root() / "recipes" / recipe_name
     line = next(command for command in shipped.recipe_commands(recipe) if command.startswith("styletalker data synth"))

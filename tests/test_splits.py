@@ -13,10 +13,10 @@ import pytest
 from styletalker_core.ablate import load_clips
 from styletalker_core.cli.main import main
 from styletalker_core.data.shards import Clip, ShardReader, ShardWriter, clip_keys, clips_in_split
+from styletalker_core.data.synthetic import SynthConfig, make_clip
+from styletalker_core.data.synthetic.speech import VOICES, sentence_split3
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.recipe import load_recipe
-from styletalker_synthetic.world import SynthConfig, make_clip
-from styletalker_synthetic.world.speech import VOICES, sentence_split3
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -61,7 +61,7 @@ def test_small_datasets_keep_a_training_clip():
 
 
 def test_sentences_of_the_three_splits_never_coincide():
-    from styletalker_synthetic.world.speech import sample_sentence
+    from styletalker_core.data.synthetic.speech import sample_sentence
 
     rng = np.random.default_rng(0)
 

@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from styletalker_synthetic.world import IDENTITY_DIM, IDENTITY_FACTORS, IdentityPool, SynthConfig, make_clip, render_faces, sample_identity
-from styletalker_synthetic.world.motion import (
+from styletalker_core.data.synthetic import IDENTITY_DIM, IDENTITY_FACTORS, IdentityPool, SynthConfig, make_clip, render_faces, sample_identity
+from styletalker_core.data.synthetic.motion import (
     BLINK_DURATION_RANGE,
     POSE_LIMITS,
     head_pose,
     loudness_envelope,
     sample_blinks,
 )
-from styletalker_synthetic.world.speech import Voice, sample_sentence, sentence_split, synthesize
-from styletalker_synthetic.world.visemes import PHONEMES, mouth_track, phoneme_id, viseme_of
+from styletalker_core.data.synthetic.speech import Voice, sample_sentence, sentence_split, synthesize
+from styletalker_core.data.synthetic.visemes import PHONEMES, mouth_track, phoneme_id, viseme_of
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 
 from styletalker_core.cli.main import main
 from styletalker_core.data.shards import ShardReader
-from styletalker_synthetic.world import IDENTITY_DIM, LABEL_NAMES, SynthConfig, generate_dataset
+from styletalker_core.data.synthetic import IDENTITY_DIM, LABEL_NAMES, SynthConfig, generate_dataset
 
 
 def test_data_synth_command_writes_a_labelled_dataset(tmp_path, capsys):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from styletalker_synthetic.world import SynthConfig, make_clip, render_faces, sample_identity
-from styletalker_synthetic.world.landmarks import synthetic_landmarks
-from styletalker_synthetic.world.renderer import rotation_matrices
+from styletalker_core.data.synthetic import SynthConfig, make_clip, render_faces, sample_identity
+from styletalker_core.data.synthetic.landmarks import synthetic_landmarks
+from styletalker_core.data.synthetic.renderer import rotation_matrices
 
 RESOLUTION = 128
 IDENTITY = torch.from_numpy(sample_identity(0, 3)).float()

@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from styletalker_core.data.synthetic.identity import IdentityPool
+from styletalker_core.data.synthetic.motion import Blinks, head_pose, loudness_envelope
+from styletalker_core.data.synthetic.renderer import render_faces
+from styletalker_core.data.synthetic.speech import ESPEAK_SAMPLE_RATE, Voice, synthesize
+from styletalker_core.data.synthetic.visemes import VISEMES, frame_times, mouth_track
 from styletalker_core.media import write_audio, write_image, write_video
-from styletalker_synthetic.world.identity import IdentityPool
-from styletalker_synthetic.world.motion import Blinks, head_pose, loudness_envelope
-from styletalker_synthetic.world.renderer import render_faces
-from styletalker_synthetic.world.speech import ESPEAK_SAMPLE_RATE, Voice, synthesize
-from styletalker_synthetic.world.visemes import VISEMES, frame_times, mouth_track
 
 ROOT = Path(__file__).resolve().parent.parent
 FPS, SAMPLE_RATE = 25, 16000
@@ -74,7 +74,7 @@ def clear_head_motion(loudness: np.ndarray, seed: int) -> np.ndarray:
 def heldout_identities(data_seed: int, other_seeds: tuple[int, ...], count: int = 2) -> list[np.ndarray]:
     """``count`` identities of the held-out pool of ``data_seed`` that are also far from the
     training identities of ``other_seeds`` -> float32 [IDENTITY_DIM] each."""
-    from styletalker_synthetic.world.identity import sample_identity
+    from styletalker_core.data.synthetic.identity import sample_identity
 
     others = np.stack([sample_identity(seed, k) for seed in other_seeds for k in range(MAX_TRAIN_IDENTITIES)])
     chosen, number = [], MAX_TRAIN_IDENTITIES

@@ -43,8 +43,8 @@ SEED = 0
 def write_clips(root: Path, dataset: dict[str, Any], indices: list[int]) -> Path:
     """A clip dataset holding only clips ``indices`` of the synthetic dataset ``dataset`` (SynthConfig fields)."""
     from styletalker_core.data.shards import ShardWriter
-    from styletalker_synthetic.world import SynthConfig, make_clip
-    from styletalker_synthetic.world.generate import dataset_info
+    from styletalker_core.data.synthetic import SynthConfig, make_clip
+    from styletalker_core.data.synthetic.generate import dataset_info
 
     config = SynthConfig(**dataset)
     writer = ShardWriter(root)
@@ -65,7 +65,7 @@ def evaluate(table: dict[str, Any], data: Path, model: Path = MODEL) -> dict[str
     raw["evaluate"]["metrics"] = table["metrics"]
     raw["sample"] = {**raw.get("sample", {}), **table["sample"]}
     recipe = structure(raw, registries, source="the recorded table")
-    from styletalker_synthetic.world.clip import clip_id
+    from styletalker_core.data.synthetic.clip import clip_id
 
     result = evaluate_model_file(model, registries, recipe=recipe, data=data, split=EVALUATION_SPLIT,
                                  modes=table["modes"], seed=table["seed"],

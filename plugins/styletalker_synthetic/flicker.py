@@ -2,7 +2,7 @@
 (styletalker_metrics/flicker.py), with regions from the domain's own landmarks instead of dlib's.
 
 The 68 landmarks of a synthetic frame follow from its factors (identity, pose, eye and mouth
-openness, mouth width: plugins/styletalker_synthetic/world/landmarks.py). The ground truth's come from
+openness, mouth width: styletalker_core/data/synthetic/landmarks.py). The ground truth's come from
 its labels, exactly (or, without labels, from the factor oracle's reading of its frames); the
 generated video's from the oracle's reading of its pose, eyes and mouth, with the identity of the
 labels (the person it should show). The regions keep a margin from the head's outline and from the
@@ -17,13 +17,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from styletalker_core.data.synthetic.landmarks import synthetic_landmarks
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.interfaces.metric import EvalItem
 from styletalker_metrics.face_regions import BACKGROUND_SCALE, FEATURE_MARGIN, SKIN_SHRINK
 from styletalker_metrics.flicker import MIN_TRUTH, check_region_options, flicker_keys, flicker_values
 from styletalker_metrics.pairing import paired_frames, to_uint8_images
 from styletalker_synthetic.metrics import DEFAULT_ORACLE, POSE, _OracleMetric
-from styletalker_synthetic.world.landmarks import synthetic_landmarks
 
 FACTORS = ("identity", "pose", "eye_open", "mouth_open", "mouth_width")
 MOTION_FACTORS = FACTORS[1:]  # per frame; the identity is one vector

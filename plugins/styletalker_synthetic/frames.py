@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from styletalker_synthetic.world.identity import IDENTITY_DIM
-from styletalker_synthetic.world.motion import POSE_LIMITS
-from styletalker_synthetic.world.renderer import render_faces
+from styletalker_core.data.synthetic.identity import IDENTITY_DIM
+from styletalker_core.data.synthetic.motion import POSE_LIMITS
+from styletalker_core.data.synthetic.renderer import render_faces
 
 
 def sample_factors(rng: np.random.Generator, count: int) -> dict[str, torch.Tensor]:

@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from styletalker_core.data.synthetic.identity import IDENTITY_DIM
+from styletalker_core.data.synthetic.motion import POSE_LIMITS
 from styletalker_core.interfaces import FactorOracle
-from styletalker_synthetic.world.identity import IDENTITY_DIM
-from styletalker_synthetic.world.motion import POSE_LIMITS
 
 SCALAR_FACTORS = ("mouth_open", "mouth_width", "yaw", "pitch", "roll", "eye_open")
 POSE_FACTORS = ("yaw", "pitch", "roll")

@@ -74,7 +74,7 @@ class SyntheticOracleStage(TrainingStage):
         return loss, values
 
     def evaluate(self) -> dict[str, float]:
-        from styletalker_synthetic.world import SynthConfig, make_clip
+        from styletalker_core.data.synthetic import SynthConfig, make_clip
 
         frames = render_labelled_frames(self.seed + 1_000_003, self.eval_frames, self.oracle.resolution)
         readings = read_factors(self.oracle, frames["images"])

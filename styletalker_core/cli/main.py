@@ -2,8 +2,6 @@
 
 Each subcommand lives in its own module exposing ``register(subparsers)``; modules import
 their heavy dependencies (torch, av, ...) inside the command function, so ``--help`` is fast.
-A ``register`` may return the command groups it opens (``{"styletalker data": actions}``), where
-plugins add their commands (:mod:`styletalker_core.plugin_host.commands`).
 """
 
 from __future__ import annotations
@@ -17,7 +15,6 @@ import warnings
 
 from styletalker_core import __version__
 from styletalker_core.errors import StyleTalkerError, one_line
-from styletalker_core.plugin_host.commands import add_plugin_commands
 from styletalker_core.signals import Terminated, terminate_like_interrupt
 
 COMMAND_MODULES = (
@@ -53,11 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    groups: dict[str, argparse._SubParsersAction] = {"styletalker": subparsers}
     for module_name in COMMAND_MODULES:
-        groups.update(importlib.import_module(module_name).register(subparsers) or {})
-    for problem in add_plugin_commands(groups):  # a broken plugin loses its commands, not everyone's
-        print(f"styletalker: warning: {one_line(problem)}", file=sys.stderr)
+        importlib.import_module(module_name).register(subparsers)
     return parser
 
 

@@ -1,8 +1,4 @@
-"""Builds the plugin manager and the registries on first use (never at import time).
-
-The registry package (and torch, through the interfaces) is imported inside the functions: the
-command line imports this package to add plugin commands, and ``styletalker --help`` stays fast.
-"""
+"""Builds the plugin manager and the registries on first use (never at import time)."""
 
 from __future__ import annotations
 
@@ -10,15 +6,12 @@ import functools
 import importlib.metadata
 import os
 import sys
-from typing import TYPE_CHECKING
 
 import pluggy
 
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.plugin_host import hookspecs
-
-if TYPE_CHECKING:
-    from styletalker_core.registry.registry import Origin, Registries
+from styletalker_core.registry.registry import Origin, Registrar, Registries
 
 ENTRY_POINT_GROUP = "styletalker.plugins"
 TRACE_ENV = "STYLETALKER_TRACE_HOOKS"
@@ -34,8 +27,6 @@ def _entry_points() -> list[importlib.metadata.EntryPoint]:
 
 def build_plugin_manager() -> tuple[pluggy.PluginManager, dict[int, Origin]]:
     """Load every ``styletalker.plugins`` entry point; returns the manager and each plugin's origin."""
-    from styletalker_core.registry.registry import Origin
-
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
     if os.environ.get(TRACE_ENV):
@@ -68,8 +59,6 @@ def build_plugin_manager() -> tuple[pluggy.PluginManager, dict[int, Origin]]:
 
 def build_registries() -> Registries:
     """Fresh registries filled by every installed plugin."""
-    from styletalker_core.registry.registry import Registrar, Registries
-
     manager, origins = build_plugin_manager()
     registries = Registries()
     # Each implementation is called with a registrar that knows its plugin's origin, so a

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from styletalker_core.checkpoint import save_checkpoint
+from styletalker_core.data.synthetic import IDENTITY_DIM
 from styletalker_core.errors import StyleTalkerError
 from styletalker_core.interfaces.metric import EvalItem, Metric
 from styletalker_core.registry import ComponentSpec, build_component
@@ -51,12 +52,6 @@ def _face_video(angles: np.ndarray) -> torch.Tensor:
     face = skimage.data.astronaut()[20:276, 100:356][::2, ::2]
     frames = [rotate(face, angle, mode="edge", preserve_range=True).astype(np.uint8) for angle in angles]
     return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-
-
-# Width of the synthetic domain's identity label (its 20 face factors: FactorOracle's docs). Written
-# here because the core never imports a plugin; tests/contracts/test_metric_contract.py checks it
-# against styletalker_synthetic.world.IDENTITY_DIM.
-IDENTITY_DIM = 20
 
 
 def _labels(seed: int) -> dict[str, torch.Tensor]:

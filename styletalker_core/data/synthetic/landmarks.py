@@ -16,8 +16,8 @@ import math
 
 import torch
 
-from styletalker_synthetic.world.geometry import EYE_V, FaceGeometry
-from styletalker_synthetic.world.renderer import FIELD, LIP_THICKNESS, MAX_OPENING, rotation_matrices
+from styletalker_core.data.synthetic.geometry import EYE_V, FaceGeometry
+from styletalker_core.data.synthetic.renderer import FIELD, LIP_THICKNESS, MAX_OPENING, rotation_matrices
 
 NUM_LANDMARKS = 68
 

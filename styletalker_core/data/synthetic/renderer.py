@@ -25,7 +25,7 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 
-from styletalker_synthetic.world.geometry import EYE_V, FaceGeometry
+from styletalker_core.data.synthetic.geometry import EYE_V, FaceGeometry
 
 _LIGHT = torch.tensor([-0.35, 0.55, 1.0]) / math.sqrt(0.35**2 + 0.55**2 + 1.0)
 _DEPTH_SOFTNESS = 0.01

@@ -14,11 +14,11 @@ import numpy as np
 import torch
 
 from styletalker_core.data.shards import LEGACY_HELDOUT, Clip, sentence_id
-from styletalker_synthetic.world.identity import IdentityPool
-from styletalker_synthetic.world.landmarks import synthetic_landmarks
-from styletalker_synthetic.world.motion import head_pose, loudness_envelope, sample_blinks
-from styletalker_synthetic.world.renderer import one_torch_thread, render_faces
-from styletalker_synthetic.world.speech import (
+from styletalker_core.data.synthetic.identity import IdentityPool
+from styletalker_core.data.synthetic.landmarks import synthetic_landmarks
+from styletalker_core.data.synthetic.motion import head_pose, loudness_envelope, sample_blinks
+from styletalker_core.data.synthetic.renderer import one_torch_thread, render_faces
+from styletalker_core.data.synthetic.speech import (
     ESPEAK_SAMPLE_RATE,
     VOICES,
     VoicePool,
@@ -29,7 +29,7 @@ from styletalker_synthetic.world.speech import (
     sentence_split3,
     synthesize,
 )
-from styletalker_synthetic.world.visemes import frame_times, mouth_track, phoneme_ids_at
+from styletalker_core.data.synthetic.visemes import frame_times, mouth_track, phoneme_ids_at
 
 FPS = 25
 SAMPLE_RATE = 16000

@@ -6,10 +6,10 @@ visemes (phonemes -> mouth track), motion (head pose and blinks), clip (one clip
 seed), generate (a sharded dataset, in parallel).
 """
 
-from styletalker_synthetic.world.clip import FPS, LABEL_NAMES, SAMPLE_RATE, SynthConfig, make_clip
-from styletalker_synthetic.world.generate import generate_dataset
-from styletalker_synthetic.world.identity import IDENTITY_DIM, IDENTITY_FACTORS, IdentityPool, sample_identity
-from styletalker_synthetic.world.renderer import render_faces
+from styletalker_core.data.synthetic.clip import FPS, LABEL_NAMES, SAMPLE_RATE, SynthConfig, make_clip
+from styletalker_core.data.synthetic.generate import generate_dataset
+from styletalker_core.data.synthetic.identity import IDENTITY_DIM, IDENTITY_FACTORS, IdentityPool, sample_identity
+from styletalker_core.data.synthetic.renderer import render_faces
 
 __all__ = [
     "FPS",

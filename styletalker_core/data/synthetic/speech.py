@@ -228,7 +228,7 @@ def synthesize(text: str, voice: Voice) -> Utterance:
 
 def word_list() -> list[str]:
     """The shipped word list (a few hundred common English words)."""
-    text = resources.files("styletalker_synthetic.world").joinpath("words.txt").read_text()
+    text = resources.files("styletalker_core.data.synthetic").joinpath("words.txt").read_text()
     return [word for word in text.split() if word]
 
 

@@ -15,9 +15,9 @@ from typing import Any
 import attrs
 
 from styletalker_core.data.shards import ShardWriter
-from styletalker_synthetic.world.clip import LABEL_NAMES, SynthConfig, make_clip
-from styletalker_synthetic.world.identity import IDENTITY_FACTORS
-from styletalker_synthetic.world.visemes import PHONEMES
+from styletalker_core.data.synthetic.clip import LABEL_NAMES, SynthConfig, make_clip
+from styletalker_core.data.synthetic.identity import IDENTITY_FACTORS
+from styletalker_core.data.synthetic.visemes import PHONEMES
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Pictures of the synthetic domain for people: a contact sheet of frames and a clip as mp4.
 
-    python -m styletalker_synthetic.world.preview docs/
+    python -m styletalker_core.data.synthetic.preview docs/
 
 writes ``synthetic_contact_sheet.png`` and ``synthetic_clip.mp4`` into the folder.
 """
@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from styletalker_synthetic.world.clip import SynthConfig, make_clip
-from styletalker_synthetic.world.identity import sample_identity
-from styletalker_synthetic.world.renderer import render_faces
+from styletalker_core.data.synthetic.clip import SynthConfig, make_clip
+from styletalker_core.data.synthetic.identity import sample_identity
+from styletalker_core.data.synthetic.renderer import render_faces
 
 # (yaw, pitch, roll), eye openness, mouth openness, mouth width: one row of the sheet each.
 SHEET_ROWS = (

@@ -11,7 +11,7 @@ from __future__ import annotations
 import attrs
 import torch
 
-from styletalker_synthetic.world.identity import IDENTITY_FACTORS
+from styletalker_core.data.synthetic.identity import IDENTITY_FACTORS
 
 # Image height of the eyes in the neutral pose (FFHQ-like alignment: eyes a little above centre).
 EYE_Y = 0.08
